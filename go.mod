@@ -1,0 +1,3 @@
+module github.com/syncd-io/syncd
+
+go 1.26
