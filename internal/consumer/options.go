@@ -1,0 +1,116 @@
+package consumer
+
+import (
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"time"
+)
+
+// Options configure Follow. The zero value is usable.
+type Options struct {
+	// HTTPClient sends every request. Nil means a shared client whose
+	// transport waits up to 90 s for response headers (longer than the
+	// reference server's 30 s long-poll). Do not set http.Client.Timeout on
+	// a client used here: it bounds the whole body, and a catch-up body or an
+	// SSE connection legitimately lasts longer; Follow detects dead
+	// connections with IdleTimeout instead. Leave Accept-Encoding unset so the
+	// transport negotiates and decodes gzip.
+	HTTPClient *http.Client
+	// Live is the tailing mode once up to date; empty means SSE.
+	Live Mode
+	// Header, if set, is called for every request, including every retry and
+	// reconnect, to add headers such as a rotating Authorization token.
+	// Header values are never logged.
+	Header func(h http.Header)
+	// MaxMessageBytes bounds one message in memory; a larger message is
+	// delivered with Truncated set and only its first MaxMessageBytes bytes.
+	// Zero means 16 MiB.
+	MaxMessageBytes int
+	// InitialBackoff and MaxBackoff bound the retry delays (full jitter);
+	// zero means 100 ms and 30 s.
+	InitialBackoff time.Duration
+	MaxBackoff     time.Duration
+	// IdleTimeout is how long a request may wait for response headers or for
+	// the next body bytes before the connection is considered dead and
+	// replaced. It must exceed the server's long-poll timeout and SSE
+	// keep-alive interval; zero means 75 s (2.5× the reference server's 30 s).
+	IdleTimeout time.Duration
+	// Logger receives a warning per retry; nil discards.
+	Logger *slog.Logger
+	// OnRequest, if set, is called once per HTTP response (status 0 when the
+	// request failed without one) with the mode: "catch-up", "long-poll" or
+	// "sse".
+	OnRequest func(mode string, status int)
+	// OnRetry, if set, is called before each retry delay with the 1-based
+	// attempt count since the last success.
+	OnRetry func(attempt int, delay time.Duration, err error)
+}
+
+// The request modes reported to OnRequest.
+const (
+	modeCatchUp  = "catch-up"
+	modeLongPoll = "long-poll"
+	modeSSE      = "sse"
+)
+
+const (
+	defaultMaxMessageBytes = 16 << 20
+	defaultInitialBackoff  = 100 * time.Millisecond
+	defaultMaxBackoff      = 30 * time.Second
+	defaultIdleTimeout     = 75 * time.Second
+	// minSSESpanBytes is the least memory an SSE span (the data events up to
+	// a control event) may take before Follow falls back to a streamed
+	// catch-up read; see sseSpanLimit.
+	minSSESpanBytes = 64 << 20
+)
+
+// defaultClient is shared by every Follow and Head without an HTTPClient, so
+// that connections are pooled across streams of the same server.
+var defaultClient = &http.Client{Transport: newTransport()}
+
+func newTransport() *http.Transport {
+	t := http.DefaultTransport.(*http.Transport).Clone()
+	t.DialContext = (&net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second}).DialContext
+	t.ResponseHeaderTimeout = 90 * time.Second
+	t.MaxIdleConnsPerHost = 16
+	return t
+}
+
+// withDefaults returns o with its zero fields defaulted, or an error naming a
+// bad field.
+func (o Options) withDefaults() (Options, error) {
+	if o.HTTPClient == nil {
+		o.HTTPClient = defaultClient
+	}
+	switch o.Live {
+	case "":
+		o.Live = SSE
+	case SSE, LongPoll:
+	default:
+		return o, fmt.Errorf("consumer: unknown live mode %q (want %q or %q)", o.Live, SSE, LongPoll)
+	}
+	if o.MaxMessageBytes <= 0 {
+		o.MaxMessageBytes = defaultMaxMessageBytes
+	}
+	if o.InitialBackoff <= 0 {
+		o.InitialBackoff = defaultInitialBackoff
+	}
+	if o.MaxBackoff <= 0 {
+		o.MaxBackoff = defaultMaxBackoff
+	}
+	o.MaxBackoff = max(o.MaxBackoff, o.InitialBackoff)
+	if o.IdleTimeout <= 0 {
+		o.IdleTimeout = defaultIdleTimeout
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	return o, nil
+}
+
+// sseSpanLimit bounds the bytes of buffered SSE data events.
+func (o Options) sseSpanLimit() int {
+	return max(minSSESpanBytes, 4*o.MaxMessageBytes)
+}
