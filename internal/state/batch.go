@@ -1,5 +1,10 @@
 package state
 
+import (
+	"slices"
+	"strings"
+)
+
 // Op is one coalesced row operation: the last change of a (type, key) in a batch.
 // Its byte slices are owned by the batch.
 type Op struct {
@@ -25,9 +30,223 @@ type Reject struct {
 	Reason         string
 }
 
+// Approximate bytes a batch holds per entry beyond its strings and values,
+// on a 64-bit machine: the Op or Reject itself plus its share of indexes.
+const (
+	opOverhead     = 192 // Op (128 bytes) and its index entry
+	rejectOverhead = 64  // Reject
+	txidOverhead   = 48  // slice element and set entry
+)
+
+// opKey identifies the row an Op writes.
+type opKey struct {
+	typ, key string
+}
+
 // Batch is the in-memory state of one stream's pending work: change events
-// coalesced per (type, key), a pending reset, rejects and txids. It is not safe
-// for concurrent use.
-//
-// IMPLEMENTATION PENDING (see the state package task).
-type Batch struct{}
+// coalesced per (type, key), a pending reset, rejects and txids. A sink writes
+// it in one transaction; the stream loop clears it afterwards and reuses it.
+// It is not safe for concurrent use.
+type Batch struct {
+	ops      []Op
+	index    map[opKey]int // position of each (type, key) in ops
+	sorted   bool          // ops is in (Type, Key) order and index matches it
+	reset    bool
+	rejects  []Reject
+	txids    []string
+	txidSeen map[string]struct{}
+	events   int
+	counts   [Delete + 1]int
+	size     int
+}
+
+// NewBatch returns an empty batch.
+func NewBatch() *Batch {
+	return &Batch{
+		index:    make(map[opKey]int),
+		sorted:   true,
+		txidSeen: make(map[string]struct{}),
+	}
+}
+
+// AddChange records a change read at the response whose Stream-Next-Offset is
+// offset. Only the last change of each (type, key) survives as an Op, but
+// every change counts in Events and Counts and contributes its txid. The
+// change's Value is copied, so its input buffer may be reused afterwards.
+func (b *Batch) AddChange(c Change, offset string) {
+	b.events++
+	if c.Op >= Insert && c.Op <= Delete {
+		b.counts[c.Op]++
+	}
+	b.addTxID(c.TxID)
+	b.putOp(Op{
+		Type:      c.Type,
+		Key:       c.Key,
+		Delete:    c.Op == Delete,
+		Value:     cloneValue(c),
+		TxID:      c.TxID,
+		Timestamp: c.Timestamp,
+		Offset:    offset,
+	})
+}
+
+// cloneValue returns an owned copy of a change's value, nil for a delete.
+func cloneValue(c Change) []byte {
+	if c.Op == Delete || c.Value == nil {
+		return nil
+	}
+	v := make([]byte, len(c.Value))
+	copy(v, c.Value)
+	return v
+}
+
+// putOp adds op, replacing the pending op of the same (type, key) if any.
+func (b *Batch) putOp(op Op) {
+	k := opKey{op.Type, op.Key}
+	if i, ok := b.index[k]; ok {
+		b.size += opSize(op) - opSize(b.ops[i])
+		b.ops[i] = op
+		return
+	}
+	if b.index == nil { // a zero Batch
+		b.index = make(map[opKey]int)
+	}
+	if n := len(b.ops); n > 0 && compareOps(b.ops[n-1], op) > 0 {
+		b.sorted = false
+	}
+	b.index[k] = len(b.ops)
+	b.ops = append(b.ops, op)
+	b.size += opSize(op)
+}
+
+// opSize approximates the bytes an op holds (its Offset is shared by every
+// op of a response and not counted).
+func opSize(op Op) int {
+	return len(op.Type) + len(op.Key) + len(op.Value) + len(op.TxID) +
+		len(op.Timestamp) + opOverhead
+}
+
+// addTxID records a txid the first time it is seen.
+func (b *Batch) addTxID(id string) {
+	if id == "" {
+		return
+	}
+	if _, ok := b.txidSeen[id]; ok {
+		return
+	}
+	if b.txidSeen == nil { // a zero Batch
+		b.txidSeen = make(map[string]struct{})
+	}
+	b.txidSeen[id] = struct{}{}
+	b.txids = append(b.txids, id)
+	b.size += len(id) + txidOverhead
+}
+
+// AddReset records a reset control event: the pending ops are dropped, and
+// the sink deletes every row of the stream before applying the ops added
+// after it. Events, counts, txids and rejects are kept: they were still read.
+func (b *Batch) AddReset() {
+	for _, op := range b.ops {
+		b.size -= opSize(op)
+	}
+	clear(b.ops)
+	b.ops = b.ops[:0]
+	clear(b.index)
+	b.sorted = true
+	b.reset = true
+}
+
+// AddReject records a message that is not a valid event. Its Raw bytes are
+// copied, so the input buffer may be reused afterwards.
+func (b *Batch) AddReject(r Reject) {
+	r.Raw = append([]byte(nil), r.Raw...)
+	b.rejects = append(b.rejects, r)
+	b.size += len(r.Raw) + len(r.Reason) + len(r.ResponseOffset) + rejectOverhead
+}
+
+// Ops returns the coalesced ops in (Type, Key) byte order, the order in which
+// sinks write rows so that concurrent writers cannot deadlock. The slice is
+// owned by the batch and valid until its next Add or Clear.
+func (b *Batch) Ops() []Op {
+	if !b.sorted {
+		b.sortOps()
+	}
+	return b.ops
+}
+
+// sortOps puts ops in (Type, Key) order and re-indexes them.
+func (b *Batch) sortOps() {
+	slices.SortFunc(b.ops, compareOps)
+	for i, op := range b.ops {
+		b.index[opKey{op.Type, op.Key}] = i
+	}
+	b.sorted = true
+}
+
+// compareOps orders ops by Type, then Key, bytewise.
+func compareOps(x, y Op) int {
+	if c := strings.Compare(x.Type, y.Type); c != 0 {
+		return c
+	}
+	return strings.Compare(x.Key, y.Key)
+}
+
+// Len returns the number of coalesced ops.
+func (b *Batch) Len() int { return len(b.ops) }
+
+// HasReset reports whether a reset was added since the batch was last
+// cleared: the sink must then delete the stream's rows before writing Ops.
+func (b *Batch) HasReset() bool { return b.reset }
+
+// Rejects returns the rejects in the order they were added. The slice is
+// owned by the batch and valid until its next Add or Clear.
+func (b *Batch) Rejects() []Reject { return b.rejects }
+
+// TxIDs returns the distinct txids of the changes added, in first-seen order,
+// for the read-your-writes table. The slice is owned by the batch.
+func (b *Batch) TxIDs() []string { return b.txids }
+
+// Events returns the number of change events added, counted before
+// coalescing (the checkpoint's events_applied counts these).
+func (b *Batch) Events() int { return b.events }
+
+// Counts returns the number of change events added per operation, counted
+// before coalescing; operations never seen are absent.
+func (b *Batch) Counts() map[Operation]int {
+	m := make(map[Operation]int, len(b.counts))
+	for op := Insert; op <= Delete; op++ {
+		if b.counts[op] > 0 {
+			m[op] = b.counts[op]
+		}
+	}
+	return m
+}
+
+// Size approximates the bytes the batch holds (keys, values, txids, raw
+// rejects and per-entry overhead), so that the stream loop can flush it
+// before it exceeds the memory bound.
+func (b *Batch) Size() int { return b.size }
+
+// Empty reports whether there is nothing to write: no op, reset, reject or
+// change event.
+func (b *Batch) Empty() bool {
+	return len(b.ops) == 0 && !b.reset && len(b.rejects) == 0 && b.events == 0
+}
+
+// Clear empties the batch for reuse, keeping the memory of its slices and
+// indexes. Slices returned earlier by Ops, Rejects and TxIDs become invalid.
+func (b *Batch) Clear() {
+	clear(b.ops)
+	b.ops = b.ops[:0]
+	clear(b.index)
+	b.sorted = true
+	b.reset = false
+	clear(b.rejects)
+	b.rejects = b.rejects[:0]
+	clear(b.txids)
+	b.txids = b.txids[:0]
+	clear(b.txidSeen)
+	b.events = 0
+	b.counts = [Delete + 1]int{}
+	b.size = 0
+}

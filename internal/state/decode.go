@@ -22,20 +22,19 @@ type headers struct {
 }
 
 // Decode classifies one stream message (one element of a response's JSON
-// array, bytes exactly as received) as a change, a control or a reject, with
-// the same acceptance rules as MaterializedState of @durable-streams/state.
+// array, bytes exactly as received) as a change, a control or a reject, so
+// that only events MaterializedState of @durable-streams/state would apply
+// reach a batch and everything else is dead-lettered with a precise reason.
 // A change's Value aliases raw; its strings do not. Unknown fields are ignored
 // and, as with JSON.parse, the last of duplicate names wins.
 func Decode(raw []byte) Event {
-	if !json.Valid(raw) {
+	m, ok := validate(raw)
+	if !ok {
 		return reject("invalid JSON: " + syntaxError(raw))
 	}
-	start := skipSpace(raw, 0)
-	raw = raw[start:valueEnd(raw, start)]
-	if raw[0] != '{' {
-		return reject("message is a JSON " + jsonKind(raw) + ", not an object")
+	if first := raw[skipSpace(raw, 0)]; first != '{' {
+		return reject("message is a JSON " + jsonKind([]byte{first}) + ", not an object")
 	}
-	m := scanMessage(raw)
 	if m.headers == nil {
 		return reject("headers is missing")
 	}
@@ -59,7 +58,7 @@ func reject(reason string) Event {
 func syntaxError(raw []byte) string {
 	var v struct{}
 	err := json.Unmarshal(raw, &v)
-	if err == nil { // unreachable: the caller saw json.Valid fail
+	if err == nil { // only if valid and json.Valid disagree
 		return "not valid JSON"
 	}
 	var se *json.SyntaxError
@@ -70,23 +69,18 @@ func syntaxError(raw []byte) string {
 	return err.Error()
 }
 
-// scanMessage picks the fields Decode needs out of a valid JSON object.
-func scanMessage(obj []byte) message {
-	var m message
-	it := newMembers(obj)
-	for name, value, ok := it.next(); ok; name, value, ok = it.next() {
-		switch {
-		case nameIs(name, "type"):
-			m.typ = value
-		case nameIs(name, "key"):
-			m.key = value
-		case nameIs(name, "value"):
-			m.value = value
-		case nameIs(name, "headers"):
-			m.headers = value
-		}
+// set records a top-level member if Decode needs it.
+func (m *message) set(name, value []byte) {
+	switch {
+	case nameIs(name, "type"):
+		m.typ = value
+	case nameIs(name, "key"):
+		m.key = value
+	case nameIs(name, "value"):
+		m.value = value
+	case nameIs(name, "headers"):
+		m.headers = value
 	}
-	return m
 }
 
 // scanHeaders picks the header fields Decode needs out of a valid JSON object.
@@ -111,7 +105,7 @@ func scanHeaders(obj []byte) headers {
 // decodeControl validates headers.control; the rest of the message is ignored.
 func decodeControl(raw []byte) Event {
 	if raw[0] == '"' {
-		switch unquote(raw) {
+		switch string(text(raw)) {
 		case "snapshot-start":
 			return Event{Kind: KindControl, Control: SnapshotStart}
 		case "snapshot-end":
@@ -127,11 +121,12 @@ func decodeControl(raw []byte) Event {
 // decodeChange validates a message without headers.control as a change event.
 func decodeChange(m *message, h *headers) Event {
 	var c Change
-	var reason string
-	if c.Type, reason = requiredString("type", m.typ); reason != "" {
+	typ, reason := requiredText("type", m.typ)
+	if reason != "" {
 		return reject(reason)
 	}
-	if c.Key, reason = requiredString("key", m.key); reason != "" {
+	key, reason := requiredText("key", m.key)
+	if reason != "" {
 		return reject(reason)
 	}
 	if c.Op, reason = operation(h.operation); reason != "" {
@@ -143,34 +138,64 @@ func decodeChange(m *message, h *headers) Event {
 		}
 		c.Value = m.value[:len(m.value):len(m.value)]
 	}
-	if c.TxID, reason = txid(h.txid); reason != "" {
+	txid, reason := optionalText("headers.txid", h.txid, false)
+	if reason != "" {
 		return reject(reason)
 	}
-	if c.Timestamp, reason = timestamp(h.timestamp); reason != "" {
+	ts, reason := optionalText("headers.timestamp", h.timestamp, true)
+	if reason != "" {
 		return reject(reason)
+	}
+	c.Type, c.Key, c.TxID, c.Timestamp = strings4(typ, key, txid, ts)
+	if h.timestamp != nil && !isRFC3339(c.Timestamp) {
+		return reject("headers.timestamp " + snippet(h.timestamp) + " is not an RFC 3339 date-time")
 	}
 	return Event{Kind: KindChange, Change: c}
 }
 
-// requiredString decodes a field that must be a non-empty string, or returns
-// why it is not one.
-func requiredString(field string, raw []byte) (string, string) {
+// requiredText returns the content of a field that must be a non-empty
+// string, or why it is not one.
+func requiredText(field string, raw []byte) ([]byte, string) {
 	if raw == nil {
-		return "", field + " is missing"
+		return nil, field + " is missing"
 	}
-	if raw[0] != '"' {
-		return "", notString(field, raw)
-	}
-	s := unquote(raw)
-	if s == "" {
-		return "", field + " is empty"
-	}
-	return s, ""
+	return optionalText(field, raw, false)
 }
 
-// notString is the reason for a field that holds a non-string JSON value.
-func notString(field string, raw []byte) string {
-	return field + " is a JSON " + jsonKind(raw) + ", not a string"
+// optionalText returns the content of a field that must be a string if
+// present, non-empty unless allowEmpty, or why it is not one.
+func optionalText(field string, raw []byte, allowEmpty bool) ([]byte, string) {
+	if raw == nil {
+		return nil, ""
+	}
+	if raw[0] != '"' {
+		return nil, field + " is a JSON " + jsonKind(raw) + ", not a string"
+	}
+	t := text(raw)
+	if len(t) == 0 && !allowEmpty {
+		return nil, field + " is empty"
+	}
+	return t, ""
+}
+
+// strings4 converts four byte slices to strings with a single allocation:
+// a change's strings live and die together in a batch's Op.
+func strings4(a, b, c, d []byte) (string, string, string, string) {
+	var sb strings.Builder
+	sb.Grow(len(a) + len(b) + len(c) + len(d))
+	sb.Write(a)
+	sb.Write(b)
+	sb.Write(c)
+	sb.Write(d)
+	s := sb.String()
+	i, j, k := len(a), len(a)+len(b), len(a)+len(b)+len(c)
+	return s[:i], s[i:j], s[j:k], s[k:]
+}
+
+// isRFC3339 reports whether s is an RFC 3339 date-time as Go parses it.
+func isRFC3339(s string) bool {
+	_, err := time.Parse(time.RFC3339Nano, s)
+	return err == nil
 }
 
 // operation decodes headers.operation, or returns why it is not valid.
@@ -179,7 +204,7 @@ func operation(raw []byte) (Operation, string) {
 		return 0, "headers.operation is missing"
 	}
 	if raw[0] == '"' {
-		switch unquote(raw) {
+		switch string(text(raw)) {
 		case "insert":
 			return Insert, ""
 		case "update":
@@ -192,30 +217,6 @@ func operation(raw []byte) (Operation, string) {
 	}
 	return 0, "unknown operation " + snippet(raw) +
 		" in headers.operation (want insert, update, upsert or delete)"
-}
-
-// txid decodes the optional headers.txid, or returns why it is not valid.
-func txid(raw []byte) (string, string) {
-	if raw == nil {
-		return "", ""
-	}
-	return requiredString("headers.txid", raw)
-}
-
-// timestamp decodes and validates the optional headers.timestamp, or returns
-// why it is not valid.
-func timestamp(raw []byte) (string, string) {
-	if raw == nil {
-		return "", ""
-	}
-	if raw[0] != '"' {
-		return "", notString("headers.timestamp", raw)
-	}
-	s := unquote(raw)
-	if _, err := time.Parse(time.RFC3339Nano, s); err != nil {
-		return "", "headers.timestamp " + snippet(raw) + " is not an RFC 3339 date-time"
-	}
-	return s, ""
 }
 
 // snippet quotes a raw JSON value in a reject reason: at most maxSnippet

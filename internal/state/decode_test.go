@@ -128,11 +128,20 @@ func TestDecodeChange(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
 			ev := Decode([]byte(tt.in))
+			assertReference(t, tt.in, ev)
 			if ev.Kind != KindChange {
 				t.Fatalf("Kind = %d (reason %q), want change", ev.Kind, ev.Reason)
 			}
 			assertChange(t, ev.Change, tt.want)
 		})
+	}
+}
+
+// assertReference checks Decode against the map-based reference decoder.
+func assertReference(t *testing.T, in string, ev Event) {
+	t.Helper()
+	if want := referenceDecode([]byte(in)); !sameEvent(ev, want) {
+		t.Errorf("Decode = %+v, reference decoder says %+v", ev, want)
 	}
 }
 
@@ -174,6 +183,7 @@ func TestDecodeControl(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
 			ev := Decode([]byte(tt.in))
+			assertReference(t, tt.in, ev)
 			if ev.Kind != KindControl || ev.Control != tt.want {
 				t.Fatalf("got %+v, want control %d", ev, tt.want)
 			}
@@ -251,6 +261,7 @@ func TestDecodeReject(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
 			ev := Decode([]byte(tt.in))
+			assertReference(t, tt.in, ev)
 			if ev.Kind != KindReject {
 				t.Fatalf("Kind = %d (%+v), want reject %q", ev.Kind, ev, tt.want)
 			}

@@ -6,9 +6,9 @@ import (
 	"unicode/utf8"
 )
 
-// The scanner below walks documents that json.Valid has already accepted, so
+// The scanner below walks documents that valid has already accepted, so
 // it never reports syntax errors: it only finds where tokens end. Decode calls
-// json.Valid once per message and then slices fields out of the input without
+// valid once per message and then slices fields out of the input without
 // building maps or re-encoding values.
 
 // skipSpace returns the index of the first byte at or after i that is not
@@ -28,15 +28,26 @@ func skipSpace(b []byte, i int) int {
 // stringEnd returns the index just past the closing quote of the string whose
 // opening quote is b[i].
 func stringEnd(b []byte, i int) int {
-	for i++; i < len(b); i++ {
-		switch b[i] {
-		case '\\':
-			i++ // the escaped byte can't end the string
-		case '"':
-			return i + 1
+	for i++; ; {
+		j := bytes.IndexByte(b[i:], '"')
+		if j < 0 {
+			return len(b)
+		}
+		i += j + 1
+		if !escapedQuote(b, i-1) {
+			return i
 		}
 	}
-	return len(b)
+}
+
+// escapedQuote reports whether the quote at b[q] is preceded by an odd number
+// of backslashes.
+func escapedQuote(b []byte, q int) bool {
+	n := 0
+	for q--; q >= 0 && b[q] == '\\'; q-- {
+		n++
+	}
+	return n%2 == 1
 }
 
 // valueEnd returns the index just past the JSON value that starts at b[i].
@@ -118,19 +129,20 @@ func nameIs(quoted []byte, want string) bool {
 	if bytes.IndexByte(inner, '\\') < 0 {
 		return string(inner) == want
 	}
-	return unquote(quoted) == want
+	return string(text(quoted)) == want
 }
 
-// unquote returns the value of a valid JSON string token. Invalid UTF-8 and
-// lone surrogates become U+FFFD, as encoding/json does.
-func unquote(quoted []byte) string {
+// text returns the content of a valid JSON string token: a slice of the
+// token when it holds no escapes and is valid UTF-8, else a decoded copy in
+// which invalid UTF-8 and lone surrogates are U+FFFD, as encoding/json does.
+func text(quoted []byte) []byte {
 	inner := quoted[1 : len(quoted)-1]
 	if bytes.IndexByte(inner, '\\') < 0 && utf8.Valid(inner) {
-		return string(inner)
+		return inner
 	}
 	var s string
 	_ = json.Unmarshal(quoted, &s) // cannot fail: the token is a valid string
-	return s
+	return []byte(s)
 }
 
 // jsonKind names the JSON type of a valid raw value, for reject reasons.

@@ -51,8 +51,8 @@ const (
 	KindReject
 )
 
-// Change is a valid change event. Its byte slices may alias the decoder's
-// input: copy them (Batch.Add does) before the input buffer is reused.
+// Change is a valid change event. Its Value may alias the decoder's input:
+// copy it (Batch.AddChange does) before the input buffer is reused.
 type Change struct {
 	Type      string
 	Key       string
