@@ -6,10 +6,10 @@ import (
 	"unicode/utf8"
 )
 
-// The scanner below walks documents that valid has already accepted, so
-// it never reports syntax errors: it only finds where tokens end. Decode calls
-// valid once per message and then slices fields out of the input without
-// building maps or re-encoding values.
+// The scanner below walks documents that validate has already accepted, so
+// it never reports syntax errors: it only finds where tokens end. Decode uses
+// it on the headers object, whose span validate recorded, to slice fields out
+// of the input without building maps or re-encoding values.
 
 // skipSpace returns the index of the first byte at or after i that is not
 // JSON whitespace.
