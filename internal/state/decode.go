@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"strings"
 	"time"
+	"unicode/utf8"
 )
 
 // maxSnippet bounds how much of an offending JSON value a reject reason quotes.
@@ -27,10 +28,21 @@ type headers struct {
 // reach a batch and everything else is dead-lettered with a precise reason.
 // A change's Value aliases raw; its strings do not. Unknown fields are ignored
 // and, as with JSON.parse, the last of duplicate names wins.
+//
+// Two messages that JSON.parse accepts are rejects here because neither
+// Postgres text/jsonb nor SQLite's JSON functions can store them faithfully:
+// bytes that are not UTF-8 (RFC 8259 requires UTF-8 anyway) and a \u0000
+// escape anywhere in the message.
 func Decode(raw []byte) Event {
-	m, ok := validate(raw)
+	m, nul, ok := validateNUL(raw)
 	if !ok {
 		return reject("invalid JSON: " + syntaxError(raw))
+	}
+	if !utf8.Valid(raw) {
+		return reject("message is not valid UTF-8")
+	}
+	if nul {
+		return reject(`message contains \u0000, which SQL text and JSON columns cannot store`)
 	}
 	if first := raw[skipSpace(raw, 0)]; first != '{' {
 		return reject("message is a JSON " + jsonKind([]byte{first}) + ", not an object")

@@ -68,9 +68,9 @@ func TestDecodeChange(t *testing.T) {
 			want: Change{Type: "té", Key: "a/b\n", Op: Insert, Value: []byte(`0`)},
 		},
 		{
-			name: "invalid UTF-8 in key becomes U+FFFD, value stays raw",
-			in:   "{\"type\":\"t\",\"key\":\"a\xffb\",\"value\":\"\xfe\",\"headers\":{\"operation\":\"insert\"}}",
-			want: Change{Type: "t", Key: "a\uFFFDb", Op: Insert, Value: []byte("\"\xfe\"")},
+			name: "escaped backslash before u0000 is plain text",
+			in:   `{"type":"t","key":"k","value":"\\u0000","headers":{"operation":"insert"}}`,
+			want: Change{Type: "t", Key: "k", Op: Insert, Value: []byte(`"\\u0000"`)},
 		},
 		{
 			name: "extra fields everywhere are ignored",
@@ -207,6 +207,10 @@ func TestDecodeReject(t *testing.T) {
 		{"two values", `{} {}`, "invalid JSON: invalid character '{' after top-level value at offset 3"},
 		{"single quotes", `{'type':'t'}`, "invalid JSON: invalid character '\\'' looking for beginning of object key string at offset 1"},
 		{"control character in string", "{\"type\":\"a\x01\"}", "invalid JSON: invalid character '\\x01' in string literal at offset 10"},
+		{"invalid UTF-8 in key", "{\"type\":\"t\",\"key\":\"a\xffb\",\"value\":1,\"headers\":{" + ins + "}}", "message is not valid UTF-8"},
+		{"invalid UTF-8 in value", "{\"type\":\"t\",\"key\":\"k\",\"value\":\"\xfe\",\"headers\":{" + ins + "}}", "message is not valid UTF-8"},
+		{"NUL escape in value", `{"type":"t","key":"k","value":{"a":"x\u0000"},"headers":{` + ins + `}}`, `message contains \u0000, which SQL text and JSON columns cannot store`},
+		{"NUL escape in key", `{"type":"t","key":"\u0000","value":1,"headers":{` + ins + `}}`, `message contains \u0000, which SQL text and JSON columns cannot store`},
 		{"array", `[{"headers":{"control":"reset"}}]`, "message is a JSON array, not an object"},
 		{"string", `"reset"`, "message is a JSON string, not an object"},
 		{"number", ` 42 `, "message is a JSON number, not an object"},

@@ -3,6 +3,8 @@ package state
 import (
 	"bytes"
 	"encoding/json"
+	"slices"
+	"strings"
 	"testing"
 	"time"
 	"unicode/utf8"
@@ -62,7 +64,7 @@ func FuzzDecode(f *testing.F) {
 // Its reasons are not meaningful; only the kind and the change are compared.
 func referenceDecode(raw []byte) Event {
 	var msg map[string]json.RawMessage
-	if json.Unmarshal(raw, &msg) != nil || msg == nil {
+	if json.Unmarshal(raw, &msg) != nil || msg == nil || !utf8.Valid(raw) || holdsNUL(raw) {
 		return reject("x")
 	}
 	var h map[string]json.RawMessage
@@ -183,4 +185,30 @@ func BenchmarkBatchAddChange(b *testing.B) {
 	for b.Loop() {
 		batch.AddChange(ev.Change, "0000000000000042_0000000000000211")
 	}
+}
+
+// holdsNUL reports whether any string (or member name) of the JSON document
+// raw contains U+0000.
+func holdsNUL(raw []byte) bool {
+	var v any
+	if json.Unmarshal(raw, &v) != nil {
+		return false
+	}
+	var walk func(v any) bool
+	walk = func(v any) bool {
+		switch x := v.(type) {
+		case string:
+			return strings.ContainsRune(x, 0)
+		case []any:
+			return slices.ContainsFunc(x, walk)
+		case map[string]any:
+			for k, e := range x {
+				if strings.ContainsRune(k, 0) || walk(e) {
+					return true
+				}
+			}
+		}
+		return false
+	}
+	return walk(v)
 }

@@ -12,9 +12,16 @@ func valid(b []byte) bool {
 // validate is valid that also returns the members of a top-level object that
 // Decode needs, sparing it a second pass.
 func validate(b []byte) (message, bool) {
+	m, _, ok := validateNUL(b)
+	return m, ok
+}
+
+// validateNUL is validate that also reports whether some string holds a
+// \u0000 escape.
+func validateNUL(b []byte) (m message, nul, ok bool) {
 	v := validator{b: b}
 	i, ok := v.value(skipSpace(b, 0), 0)
-	return v.top, ok && skipSpace(b, i) == len(b)
+	return v.top, v.nul, ok && skipSpace(b, i) == len(b)
 }
 
 // maxDepth is encoding/json's limit on nested objects and arrays.
@@ -35,6 +42,7 @@ var plain = func() (t [256]bool) {
 type validator struct {
 	b   []byte
 	top message // the members of a top-level object
+	nul bool    // a \u0000 escape was seen in some string
 }
 
 func (v *validator) value(i, depth int) (int, bool) {
@@ -158,6 +166,9 @@ func (v *validator) escape(i int) int {
 			if !isHex(c) {
 				return 0
 			}
+		}
+		if string(v.b[i+1:i+5]) == "0000" {
+			v.nul = true
 		}
 		return 5
 	}
