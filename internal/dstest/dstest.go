@@ -116,9 +116,14 @@ func (s *Server) start(ctx context.Context) error {
 	}
 	lines := make(chan string, 1)
 	go func() {
+		// The file-backed store logs to stdout before the server prints its
+		// URL: pass on the first line that looks like the URL object.
 		sc := bufio.NewScanner(stdout)
-		if sc.Scan() {
-			lines <- sc.Text()
+		for sc.Scan() {
+			if line := sc.Text(); strings.HasPrefix(line, "{") {
+				lines <- line
+				break
+			}
 		}
 		close(lines)
 		_, _ = io.Copy(io.Discard, stdout)
