@@ -1,0 +1,49 @@
+package sink
+
+import (
+	"context"
+	"time"
+)
+
+// Inspector is implemented by sinks that can show what they hold (both
+// dialects do). The status and reset commands and the shared test suite use
+// it; the stream loops never need it.
+type Inspector interface {
+	// Types lists the registered entity types and their tables, ordered by type.
+	Types(ctx context.Context) ([]TypeTable, error)
+
+	// Rows returns every row of the named entity table, ordered by key.
+	Rows(ctx context.Context, table string) ([]Row, error)
+
+	// TxIDs returns the stream's rows of syncd_txids, ordered by txid.
+	TxIDs(ctx context.Context, stream string) ([]TxIDRow, error)
+
+	// Rejects returns up to limit of the stream's rejects, oldest first.
+	Rejects(ctx context.Context, stream string, limit int) ([]RejectRow, error)
+}
+
+// TypeTable is a row of syncd_types.
+type TypeTable struct {
+	Type     string
+	Table    string
+	KeyScope string // "global" or "stream"
+}
+
+// Row is a row of an entity table.
+type Row struct {
+	Key          string
+	Value        []byte // JSON as stored (Postgres normalizes jsonb's spacing)
+	Stream       string
+	TxID         string    // "" when NULL
+	EventTime    time.Time // zero when NULL
+	SyncedOffset string
+	SyncedAt     time.Time
+}
+
+// TxIDRow is a row of syncd_txids.
+type TxIDRow struct {
+	Stream      string
+	TxID        string
+	NextOffset  string
+	CommittedAt time.Time
+}

@@ -1,0 +1,111 @@
+// Package postgres is the Postgres sink: it keeps syncd's internal tables and
+// one table per entity type in one schema (SYNCD_SCHEMA), and applies each
+// stream's batches in transactions fenced by the checkpoint compare-and-set.
+package postgres
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"sync"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/syncd-io/syncd/internal/sink"
+)
+
+// defaultMaxConns is the pool size when the database URL sets no
+// pool_max_conns: every stream holds a connection for its open transaction,
+// so pgxpool's default (the number of CPUs, at least 4) is easily too small.
+const defaultMaxConns = 16
+
+// Sink writes to one schema of a Postgres database. It is safe for concurrent
+// use by several stream loops.
+type Sink struct {
+	pool   *pgxpool.Pool
+	ddl    *pgxpool.Pool // one connection for creating entity tables, apart from the data transactions
+	schema string
+	q      queries
+	logger *slog.Logger
+
+	mu    sync.RWMutex
+	types map[string]*table // entity type → its table, once registered and created
+}
+
+var _ sink.Sink = (*Sink)(nil)
+
+// New connects to the database at databaseURL and returns a sink for schema.
+// It does not create anything: call Migrate first. Every connection has
+// search_path set to the schema, and every statement also names it.
+func New(ctx context.Context, databaseURL, schema string, logger *slog.Logger) (*Sink, error) {
+	if err := checkSchema(schema); err != nil {
+		return nil, err
+	}
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	cfg, err := pgxpool.ParseConfig(databaseURL)
+	if err != nil {
+		return nil, fmt.Errorf("parse postgres url: %w", err)
+	}
+	if !strings.Contains(databaseURL, "pool_max_conns") {
+		cfg.MaxConns = max(cfg.MaxConns, defaultMaxConns)
+	}
+	cfg.ConnConfig.RuntimeParams["search_path"] = quoteIdent(schema)
+	cfg.ConnConfig.RuntimeParams["application_name"] = "syncd"
+
+	ddlCfg := cfg.Copy()
+	ddlCfg.MaxConns, ddlCfg.MinConns = 1, 0
+
+	s := &Sink{schema: schema, q: newQueries(schema), logger: logger, types: make(map[string]*table)}
+	if s.pool, err = pgxpool.NewWithConfig(ctx, cfg); err != nil {
+		return nil, fmt.Errorf("open postgres pool: %w", err)
+	}
+	if s.ddl, err = pgxpool.NewWithConfig(ctx, ddlCfg); err != nil {
+		s.pool.Close()
+		return nil, fmt.Errorf("open postgres pool: %w", err)
+	}
+	return s, nil
+}
+
+// checkSchema rejects schema names Postgres cannot hold; any other name is
+// used quoted, exactly as given.
+func checkSchema(schema string) error {
+	switch {
+	case schema == "":
+		return errors.New("postgres schema name is empty")
+	case len(schema) > 63:
+		return fmt.Errorf("postgres schema name %q is longer than 63 bytes", schema)
+	case strings.ContainsRune(schema, 0):
+		return fmt.Errorf("postgres schema name %q contains a NUL byte", schema)
+	}
+	return nil
+}
+
+// quoteIdent quotes one identifier with pgx's quoting.
+func quoteIdent(name string) string { return pgx.Identifier{name}.Sanitize() }
+
+// Schema returns the schema that holds the sink's tables.
+func (s *Sink) Schema() string { return s.schema }
+
+// Pool returns the sink's connection pool, for callers (status, tests) that
+// query the entity tables directly.
+func (s *Sink) Pool() *pgxpool.Pool { return s.pool }
+
+// Ping checks that the database answers.
+func (s *Sink) Ping(ctx context.Context) error {
+	if err := s.pool.Ping(ctx); err != nil {
+		return fmt.Errorf("ping postgres: %w", err)
+	}
+	return nil
+}
+
+// Close waits for connections in use to be released and closes them all.
+func (s *Sink) Close() error {
+	s.ddl.Close()
+	s.pool.Close()
+	return nil
+}

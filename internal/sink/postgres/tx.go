@@ -1,0 +1,259 @@
+package postgres
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgtype"
+
+	"github.com/syncd-io/syncd/internal/sink"
+	"github.com/syncd-io/syncd/internal/state"
+)
+
+// tx is one stream's open Postgres transaction. It holds the stream's
+// checkpoint row lock from Begin to Commit or Rollback.
+type tx struct {
+	s      *Sink
+	stream string
+	expect string
+	tx     pgx.Tx
+	done   bool  // committed or rolled back
+	failed error // the error that made the transaction unusable
+
+	touched  map[string]struct{} // entity tables written, for the notification
+	txids    []string            // distinct txids written, inserted at Commit
+	txidSeen map[string]struct{}
+}
+
+var _ sink.Tx = (*tx)(nil)
+
+// Begin opens the stream's transaction with the checkpoint compare-and-set
+// guard as its first statement. It returns sink.ErrConflict when the stored
+// offset is not expectedOffset (or the checkpoint is gone). Otherwise the
+// checkpoint row stays locked: a second writer of the stream waits here
+// until this transaction ends, then gets sink.ErrConflict if it committed.
+func (s *Sink) Begin(ctx context.Context, stream, expectedOffset string) (sink.Tx, error) {
+	ptx, err := s.pool.Begin(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("begin %s: %w", stream, err)
+	}
+	tag, err := ptx.Exec(ctx, s.q.guard, stream, expectedOffset)
+	if err == nil && tag.RowsAffected() == 0 {
+		err = sink.ErrConflict
+	}
+	if err != nil {
+		_ = ptx.Rollback(context.WithoutCancel(ctx))
+		return nil, fmt.Errorf("begin %s at %s: %w", stream, expectedOffset, err)
+	}
+	return &tx{
+		s: s, stream: stream, expect: expectedOffset, tx: ptx,
+		touched: make(map[string]struct{}), txidSeen: make(map[string]struct{}),
+	}, nil
+}
+
+// usable returns why the transaction can no longer be used, or nil.
+func (t *tx) usable() error {
+	switch {
+	case t.failed != nil:
+		return fmt.Errorf("transaction of %s failed earlier: %w", t.stream, t.failed)
+	case t.done:
+		return fmt.Errorf("transaction of %s already ended", t.stream)
+	}
+	return nil
+}
+
+// Write applies the batch: the reset, then each type's upserts and deletes in
+// key order, then the rejects. Txids are kept for Commit, which knows the
+// offset they become visible at.
+func (t *tx) Write(ctx context.Context, b *sink.Batch) error {
+	if err := t.usable(); err != nil {
+		return err
+	}
+	if err := t.write(ctx, b); err != nil {
+		t.failed = err
+		return fmt.Errorf("write %s: %w", t.stream, err)
+	}
+	return nil
+}
+
+func (t *tx) write(ctx context.Context, b *sink.Batch) error {
+	if b.HasReset() {
+		tables, err := t.s.resetRows(ctx, t.tx, t.stream)
+		if err != nil {
+			return err
+		}
+		for _, name := range tables {
+			t.touched[name] = struct{}{}
+		}
+	}
+	ops := b.Ops()
+	for len(ops) > 0 {
+		n := 1
+		for n < len(ops) && ops[n].Type == ops[0].Type {
+			n++
+		}
+		if err := t.writeType(ctx, ops[:n]); err != nil {
+			return err
+		}
+		ops = ops[n:]
+	}
+	if err := t.writeRejects(ctx, b.Rejects()); err != nil {
+		return err
+	}
+	for _, id := range b.TxIDs() {
+		if _, ok := t.txidSeen[id]; !ok {
+			t.txidSeen[id] = struct{}{}
+			t.txids = append(t.txids, id)
+		}
+	}
+	return nil
+}
+
+// writeType upserts and deletes the ops of one type (all of the same Type,
+// in key order) with one set-based statement each.
+func (t *tx) writeType(ctx context.Context, ops []state.Op) error {
+	tbl, err := t.s.table(ctx, ops[0].Type)
+	if err != nil {
+		return err
+	}
+	var up upsertArgs
+	var deletes []string
+	for i := range ops {
+		if ops[i].Delete {
+			deletes = append(deletes, ops[i].Key)
+		} else {
+			up.add(&ops[i])
+		}
+	}
+	if len(up.keys) > 0 {
+		if _, err := t.tx.Exec(ctx, tbl.upsert, t.stream, up.keys, up.values, up.txids, up.times, up.offsets); err != nil {
+			return fmt.Errorf("upsert into %s: %w", tbl.name, err)
+		}
+	}
+	if len(deletes) > 0 {
+		if _, err := t.tx.Exec(ctx, tbl.delete, deletes); err != nil {
+			return fmt.Errorf("delete from %s: %w", tbl.name, err)
+		}
+	}
+	t.touched[tbl.name] = struct{}{}
+	return nil
+}
+
+// upsertArgs are the column arrays of one upsert statement.
+type upsertArgs struct {
+	keys, values, offsets []string
+	txids                 []pgtype.Text
+	times                 []pgtype.Timestamptz
+}
+
+func (a *upsertArgs) add(op *state.Op) {
+	value := "null" // a change always carries a value; never write SQL NULL
+	if op.Value != nil {
+		value = string(op.Value)
+	}
+	a.keys = append(a.keys, op.Key)
+	a.values = append(a.values, value)
+	a.offsets = append(a.offsets, op.Offset)
+	a.txids = append(a.txids, pgtype.Text{String: op.TxID, Valid: op.TxID != ""})
+	a.times = append(a.times, eventTime(op.Timestamp))
+}
+
+// eventTime parses an RFC 3339 timestamp; an empty or unparsable one is NULL
+// rather than a failed transaction.
+func eventTime(s string) pgtype.Timestamptz {
+	if s == "" {
+		return pgtype.Timestamptz{}
+	}
+	ts, err := time.Parse(time.RFC3339Nano, s)
+	if err != nil {
+		return pgtype.Timestamptz{}
+	}
+	return pgtype.Timestamptz{Time: ts, Valid: true}
+}
+
+// writeRejects inserts the dead letters with their raw bytes intact.
+func (t *tx) writeRejects(ctx context.Context, rejects []state.Reject) error {
+	if len(rejects) == 0 {
+		return nil
+	}
+	offsets, reasons := make([]string, len(rejects)), make([]string, len(rejects))
+	positions, raws := make([]int32, len(rejects)), make([][]byte, len(rejects))
+	for i, r := range rejects {
+		offsets[i], positions[i], raws[i] = cleanText(r.ResponseOffset), int32(r.Position), r.Raw
+		reasons[i] = cleanText(r.Reason)
+		if raws[i] == nil {
+			raws[i] = []byte{}
+		}
+	}
+	if _, err := t.tx.Exec(ctx, t.s.q.insertRejects, t.stream, offsets, positions, raws, reasons); err != nil {
+		return fmt.Errorf("insert rejects: %w", err)
+	}
+	return nil
+}
+
+// cleanText makes s storable in a text column: valid UTF-8 without NUL.
+func cleanText(s string) string {
+	return strings.ReplaceAll(strings.ToValidUTF8(s, "\uFFFD"), "\x00", "\uFFFD")
+}
+
+// Commit records the txids, writes the checkpoint, notifies listeners on the
+// "syncd" channel and commits.
+func (t *tx) Commit(ctx context.Context, c sink.Commit) error {
+	if err := t.usable(); err != nil {
+		return err
+	}
+	if err := t.commit(ctx, c); err != nil {
+		t.failed = err
+		if !t.done {
+			_ = t.tx.Rollback(context.WithoutCancel(ctx))
+			t.done = true
+		}
+		return fmt.Errorf("commit %s at %s: %w", t.stream, c.NextOffset, err)
+	}
+	return nil
+}
+
+func (t *tx) commit(ctx context.Context, c sink.Commit) error {
+	if len(t.txids) > 0 {
+		if _, err := t.tx.Exec(ctx, t.s.q.insertTxIDs, t.stream, c.NextOffset, t.txids); err != nil {
+			return fmt.Errorf("insert txids: %w", err)
+		}
+	}
+	tag, err := t.tx.Exec(ctx, t.s.q.commit, t.stream, c.NextOffset, c.UpToDate, c.Closed, c.Events, c.Rejects)
+	if err != nil {
+		return fmt.Errorf("write checkpoint: %w", err)
+	}
+	if tag.RowsAffected() == 0 {
+		return sink.ErrConflict
+	}
+	tables := make([]string, 0, len(t.touched))
+	for name := range t.touched {
+		tables = append(tables, name)
+	}
+	slices.Sort(tables)
+	if _, err := t.tx.Exec(ctx, t.s.q.notify, notifyPayload(t.stream, c.NextOffset, tables, t.txids)); err != nil {
+		return fmt.Errorf("notify: %w", err)
+	}
+	t.done = true
+	return t.tx.Commit(ctx)
+}
+
+// Rollback discards the transaction; it is a no-op once the transaction has
+// ended. It runs even when ctx is cancelled, so shutdown still releases the
+// checkpoint row lock.
+func (t *tx) Rollback(ctx context.Context) error {
+	if t.done {
+		return nil
+	}
+	t.done = true
+	err := t.tx.Rollback(context.WithoutCancel(ctx))
+	if err != nil && !errors.Is(err, pgx.ErrTxClosed) {
+		return fmt.Errorf("rollback %s: %w", t.stream, err)
+	}
+	return nil
+}

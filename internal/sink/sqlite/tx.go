@@ -1,0 +1,317 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+
+	"github.com/syncd-io/syncd/internal/sink"
+	"github.com/syncd-io/syncd/internal/state"
+)
+
+// stageDDL creates the staging tables of a connection: TEMP tables live in
+// the connection's temp database, so filling them takes no lock on the main
+// database.
+const stageDDL = `
+	CREATE TEMP TABLE IF NOT EXISTS syncd_stage (
+		type          TEXT    NOT NULL,
+		key           TEXT    NOT NULL,
+		del           INTEGER NOT NULL,
+		value         TEXT,
+		txid          TEXT,
+		event_time    TEXT,
+		synced_offset TEXT    NOT NULL,
+		PRIMARY KEY (type, key)
+	) WITHOUT ROWID;
+	CREATE TEMP TABLE IF NOT EXISTS syncd_stage_rejects (
+		response_offset TEXT    NOT NULL,
+		position        INTEGER NOT NULL,
+		raw             BLOB    NOT NULL,
+		reason          TEXT    NOT NULL
+	);
+	CREATE TEMP TABLE IF NOT EXISTS syncd_stage_txids (txid TEXT PRIMARY KEY) WITHOUT ROWID;
+	DELETE FROM temp.syncd_stage;
+	DELETE FROM temp.syncd_stage_rejects;
+	DELETE FROM temp.syncd_stage_txids`
+
+// stageOp keeps the last op per (type, key) across the Writes of one
+// transaction, as the batch does within one Write.
+const stageOp = `INSERT INTO temp.syncd_stage (type, key, del, value, txid, event_time, synced_offset)
+	VALUES (?, ?, ?, ?, ?, ?, ?)
+	ON CONFLICT (type, key) DO UPDATE SET del = excluded.del, value = excluded.value,
+		txid = excluded.txid, event_time = excluded.event_time, synced_offset = excluded.synced_offset`
+
+// tx is one stream's transaction: a connection whose TEMP tables hold the
+// staged batch until Commit moves it in under the write lock.
+type tx struct {
+	s      *Sink
+	stream string
+	expect string
+	conn   *sql.Conn
+	reset  bool  // a reset was staged: Commit deletes the stream's rows first
+	done   bool  // committed or rolled back
+	failed error // the error that made the transaction unusable
+}
+
+var _ sink.Tx = (*tx)(nil)
+
+// Begin opens the stream's transaction. It returns sink.ErrConflict when the
+// stored offset is not expectedOffset. It takes no lock: the
+// compare-and-set runs again as the first statement of Commit's write
+// transaction, so of two writers that began at the same offset the second
+// to commit gets sink.ErrConflict.
+func (s *Sink) Begin(ctx context.Context, stream, expectedOffset string) (sink.Tx, error) {
+	conn, err := s.db.Conn(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("begin %s: %w", stream, err)
+	}
+	var offset string
+	err = conn.QueryRowContext(ctx, `SELECT next_offset FROM syncd_checkpoints WHERE stream = ?`, stream).Scan(&offset)
+	if errors.Is(err, sql.ErrNoRows) || (err == nil && offset != expectedOffset) {
+		err = sink.ErrConflict
+	}
+	if err == nil {
+		_, err = conn.ExecContext(ctx, stageDDL)
+	}
+	if err != nil {
+		discard(conn)
+		return nil, fmt.Errorf("begin %s at %s: %w", stream, expectedOffset, err)
+	}
+	return &tx{s: s, stream: stream, expect: expectedOffset, conn: conn}, nil
+}
+
+// usable returns why the transaction can no longer be used, or nil.
+func (t *tx) usable() error {
+	switch {
+	case t.failed != nil:
+		return fmt.Errorf("transaction of %s failed earlier: %w", t.stream, t.failed)
+	case t.done:
+		return fmt.Errorf("transaction of %s already ended", t.stream)
+	}
+	return nil
+}
+
+// fail makes the transaction unusable and drops its connection.
+func (t *tx) fail(err error) error {
+	t.failed = err
+	if !t.done {
+		t.done = true
+		discard(t.conn)
+	}
+	return err
+}
+
+// Write stages the batch in the connection's TEMP tables, in a transaction
+// of the temp database only. A reset drops what earlier Writes staged, as it
+// drops pending ops within a batch.
+func (t *tx) Write(ctx context.Context, b *sink.Batch) error {
+	if err := t.usable(); err != nil {
+		return err
+	}
+	if err := t.stage(ctx, b); err != nil {
+		return t.fail(fmt.Errorf("write %s: %w", t.stream, err))
+	}
+	return nil
+}
+
+func (t *tx) stage(ctx context.Context, b *sink.Batch) (err error) {
+	if _, err := t.conn.ExecContext(ctx, "BEGIN"); err != nil {
+		return err
+	}
+	defer func() {
+		if err != nil {
+			_, _ = t.conn.ExecContext(context.WithoutCancel(ctx), "ROLLBACK")
+		}
+	}()
+	if b.HasReset() {
+		if _, err := t.conn.ExecContext(ctx, `DELETE FROM temp.syncd_stage`); err != nil {
+			return err
+		}
+		t.reset = true
+	}
+	if err := t.stageOps(ctx, b.Ops()); err != nil {
+		return err
+	}
+	if err := t.stageRejects(ctx, b.Rejects()); err != nil {
+		return err
+	}
+	for _, id := range b.TxIDs() {
+		if _, err := t.conn.ExecContext(ctx, `INSERT OR IGNORE INTO temp.syncd_stage_txids (txid) VALUES (?)`, id); err != nil {
+			return fmt.Errorf("stage txid: %w", err)
+		}
+	}
+	_, err = t.conn.ExecContext(ctx, "COMMIT")
+	return err
+}
+
+// stageOps writes the ops through one prepared statement.
+func (t *tx) stageOps(ctx context.Context, ops []state.Op) error {
+	if len(ops) == 0 {
+		return nil
+	}
+	stmt, err := t.conn.PrepareContext(ctx, stageOp)
+	if err != nil {
+		return fmt.Errorf("prepare staging: %w", err)
+	}
+	defer stmt.Close()
+	for i := range ops {
+		op := &ops[i]
+		var value any
+		if !op.Delete {
+			value = "null" // a change always carries a value; never write SQL NULL
+			if op.Value != nil {
+				value = string(op.Value)
+			}
+		}
+		if _, err := stmt.ExecContext(ctx, op.Type, op.Key, op.Delete, value,
+			nullIfEmpty(op.TxID), nullIfEmpty(op.Timestamp), op.Offset); err != nil {
+			return fmt.Errorf("stage %s %q: %w", op.Type, op.Key, err)
+		}
+	}
+	return nil
+}
+
+// stageRejects keeps the dead letters with their raw bytes as a BLOB.
+func (t *tx) stageRejects(ctx context.Context, rejects []state.Reject) error {
+	for _, r := range rejects {
+		raw := r.Raw
+		if raw == nil {
+			raw = []byte{}
+		}
+		if _, err := t.conn.ExecContext(ctx, `INSERT INTO temp.syncd_stage_rejects (response_offset, position, raw, reason)
+			VALUES (?, ?, ?, ?)`, r.ResponseOffset, r.Position, raw, r.Reason); err != nil {
+			return fmt.Errorf("stage reject: %w", err)
+		}
+	}
+	return nil
+}
+
+func nullIfEmpty(s string) any {
+	if s == "" {
+		return nil
+	}
+	return s
+}
+
+// Commit takes the write lock, checks and writes the checkpoint with one
+// compare-and-set UPDATE, applies the staged reset, rows, rejects and txids,
+// and commits. sink.ErrConflict means another writer moved the checkpoint
+// since Begin; nothing was committed.
+func (t *tx) Commit(ctx context.Context, c sink.Commit) error {
+	if err := t.usable(); err != nil {
+		return err
+	}
+	created := make(map[string]*table)
+	err := t.s.writeTx(ctx, t.conn, func() error { return t.apply(ctx, c, created) })
+	if err != nil {
+		return t.fail(fmt.Errorf("commit %s at %s: %w", t.stream, c.NextOffset, err))
+	}
+	t.s.remember(created)
+	t.done = true
+	t.clearStage(ctx)
+	return nil
+}
+
+// clearStage empties the TEMP tables and returns the connection to the pool,
+// or drops the connection if that fails.
+func (t *tx) clearStage(ctx context.Context) {
+	_, err := t.conn.ExecContext(context.WithoutCancel(ctx),
+		`DELETE FROM temp.syncd_stage; DELETE FROM temp.syncd_stage_rejects; DELETE FROM temp.syncd_stage_txids`)
+	if err != nil {
+		discard(t.conn)
+		return
+	}
+	_ = t.conn.Close()
+}
+
+// apply runs inside the write transaction.
+func (t *tx) apply(ctx context.Context, c sink.Commit, created map[string]*table) error {
+	ts := now()
+	res, err := t.conn.ExecContext(ctx, `UPDATE syncd_checkpoints SET next_offset = ?, up_to_date = ?, closed = ?,
+		events_applied = events_applied + ?, rejects = rejects + ?, updated_at = ?
+		WHERE stream = ? AND next_offset = ?`,
+		c.NextOffset, c.UpToDate, c.Closed, c.Events, c.Rejects, ts, t.stream, t.expect)
+	if err != nil {
+		return fmt.Errorf("write checkpoint: %w", err)
+	}
+	if n, err := res.RowsAffected(); err != nil || n == 0 {
+		return errors.Join(err, sink.ErrConflict)
+	}
+	if t.reset {
+		if err := resetRows(ctx, t.conn, t.stream); err != nil {
+			return err
+		}
+	}
+	if err := t.applyRows(ctx, ts, created); err != nil {
+		return err
+	}
+	if _, err := t.conn.ExecContext(ctx, `INSERT INTO syncd_rejects (stream, response_offset, position, raw, reason, created_at)
+		SELECT ?, response_offset, position, raw, reason, ? FROM temp.syncd_stage_rejects ORDER BY rowid`, t.stream, ts); err != nil {
+		return fmt.Errorf("insert rejects: %w", err)
+	}
+	if _, err := t.conn.ExecContext(ctx, `INSERT INTO syncd_txids (stream, txid, next_offset, committed_at)
+		SELECT ?, txid, ?, ? FROM temp.syncd_stage_txids WHERE true
+		ON CONFLICT (stream, txid) DO UPDATE SET next_offset = excluded.next_offset, committed_at = excluded.committed_at`,
+		t.stream, c.NextOffset, ts); err != nil {
+		return fmt.Errorf("insert txids: %w", err)
+	}
+	return nil
+}
+
+// applyRows moves the staged ops into their entity tables, type by type.
+func (t *tx) applyRows(ctx context.Context, ts string, created map[string]*table) error {
+	types, err := t.stagedTypes(ctx)
+	if err != nil {
+		return err
+	}
+	for _, typ := range types {
+		tbl := t.s.cached(typ)
+		if tbl == nil {
+			var isNew bool
+			if tbl, isNew, err = resolveTable(ctx, t.conn, typ); err != nil {
+				return err
+			}
+			if isNew {
+				t.s.logger.Info("created entity table", "type", typ, "table", tbl.name)
+			}
+			created[typ] = tbl
+		}
+		if _, err := t.conn.ExecContext(ctx, tbl.upsert, t.stream, ts, typ); err != nil {
+			return fmt.Errorf("upsert into %s: %w", tbl.name, err)
+		}
+		if _, err := t.conn.ExecContext(ctx, tbl.delete, typ); err != nil {
+			return fmt.Errorf("delete from %s: %w", tbl.name, err)
+		}
+	}
+	return nil
+}
+
+// stagedTypes lists the types of the staged ops in order.
+func (t *tx) stagedTypes(ctx context.Context) ([]string, error) {
+	rows, err := t.conn.QueryContext(ctx, `SELECT DISTINCT type FROM temp.syncd_stage ORDER BY type`)
+	if err != nil {
+		return nil, fmt.Errorf("list staged types: %w", err)
+	}
+	defer rows.Close()
+	var types []string
+	for rows.Next() {
+		var typ string
+		if err := rows.Scan(&typ); err != nil {
+			return nil, fmt.Errorf("list staged types: %w", err)
+		}
+		types = append(types, typ)
+	}
+	return types, rows.Err()
+}
+
+// Rollback discards the transaction and what it staged; it is a no-op once
+// the transaction has ended.
+func (t *tx) Rollback(ctx context.Context) error {
+	if t.done {
+		return nil
+	}
+	t.done = true
+	t.clearStage(ctx)
+	return nil
+}
