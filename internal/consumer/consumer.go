@@ -33,7 +33,9 @@ type Response struct {
 	UpToDate   bool
 	Closed     bool // Stream-Closed: EOF, the stream will never grow again
 	Live       bool // read in a live mode
-	Bytes      int64
+	// Bytes is the size of the (decoded) body, or of the SSE data events of
+	// the span. It is known at End; at Begin it is zero for HTTP responses.
+	Bytes int64
 }
 
 // Message is one element of a response's JSON array.
@@ -51,7 +53,9 @@ type Message struct {
 // Begin, then Message for each message in order, then End, or Abort if the
 // response broke after Begin (the handler discards what the response
 // delivered; the reader retries from Position()). An error returned by a
-// handler method stops Follow and is returned by it unchanged.
+// handler method stops Follow and is returned by it unchanged, without Abort.
+// The handler must adopt Response.NextOffset only at End: a response that is
+// aborted must not move Position.
 type Handler interface {
 	Position() Position
 	Begin(r Response) error

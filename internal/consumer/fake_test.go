@@ -463,3 +463,50 @@ func TestBadOptions(t *testing.T) {
 		t.Error("ftp URL accepted")
 	}
 }
+
+// An SSE span too large for memory is read again as a streamed catch-up,
+// then tailing goes back to SSE.
+func TestSSESpanTooLargeFallsBackToCatchUp(t *testing.T) {
+	t.Parallel()
+	big := `"` + strings.Repeat("x", 100) + `"`
+	fs := newFake(t, func(w http.ResponseWriter, r *http.Request, n int) {
+		switch {
+		case r.URL.Query().Get("live") == "":
+			reply(w, 200, "2", true, false, `[1,`+big+`]`)
+		case r.URL.Query().Get("offset") == "0":
+			sseHeaders(w)
+			_, _ = w.Write([]byte("event: data\ndata: [1]\n\nevent: data\ndata: [" + big + "]\n\n"))
+		default:
+			sseHeaders(w)
+			_, _ = w.Write([]byte("event: control\ndata: {\"streamNextOffset\":\"2\",\"streamClosed\":true}\n\n"))
+		}
+	})
+	rec := newRecorder(Position{Offset: "0", UpToDate: true})
+	wait, _ := follow(t, fs.URL, rec, Options{MaxMessageBytes: 16, spanLimit: 64})
+	if err := wait(5 * time.Second); err != nil {
+		t.Fatal(err)
+	}
+	got, _, _ := rec.snapshot()
+	assertMessages(t, got, []string{"1", big[:16]})
+	if q := fs.requests(); !equal(q, []string{"live=sse&offset=0", "offset=0", "live=sse&offset=2"}) {
+		t.Errorf("requests = %q", q)
+	}
+}
+
+// A catch-up response that neither advances nor says up to date is paced by
+// the backoff instead of looping hot.
+func TestNoProgressIsPaced(t *testing.T) {
+	t.Parallel()
+	fs := newFake(t, func(w http.ResponseWriter, r *http.Request, n int) {
+		reply(w, 200, "0", n >= 3, n >= 3, `[]`)
+	})
+	var retries int
+	rec := newRecorder(Position{Offset: "0"})
+	wait, _ := follow(t, fs.URL, rec, fastRetry(Options{OnRetry: func(int, time.Duration, error) { retries++ }}))
+	if err := wait(5 * time.Second); err != nil {
+		t.Fatal(err)
+	}
+	if retries != 3 {
+		t.Errorf("%d retries, want 3", retries)
+	}
+}

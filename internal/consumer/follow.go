@@ -16,7 +16,8 @@ import (
 // Follow reads the stream at streamURL until it is closed, ctx is cancelled,
 // a handler method fails, or the server answers with a permanent error.
 //
-// Before every request it asks h.Position(): while not up to date it reads
+// Before every request it asks h.Position() (an empty Offset means "-1"):
+// while not up to date it reads
 // catch-up responses (GET ?offset=O); once up to date it tails in opts.Live
 // mode. Every response is delivered as Begin, Message for each element of its
 // JSON array in order, then End — also when it carries no messages (a long-poll
@@ -244,7 +245,7 @@ func (f *follower) read(ctx context.Context, p Position, live bool) (closed bool
 	if !live {
 		f.forceCatchUp = false
 	}
-	if !r.Closed && !r.UpToDate && r.NextOffset == p.Offset && r.Bytes <= 2 {
+	if !r.Closed && !r.UpToDate && r.NextOffset == p.Offset && (status == http.StatusNoContent || f.sp.pos == 0) {
 		// A catch-up response that neither moved nor said up to date would
 		// make the next request identical: pace it like a retry.
 		return false, fmt.Errorf("GET %s at offset %q: no progress and not up to date", f.url, p.Offset)

@@ -46,6 +46,9 @@ type Options struct {
 	// OnRetry, if set, is called before each retry delay with the 1-based
 	// attempt count since the last success.
 	OnRetry func(attempt int, delay time.Duration, err error)
+
+	// spanLimit overrides sseSpanLimit in tests.
+	spanLimit int
 }
 
 // The request modes reported to OnRequest.
@@ -110,7 +113,12 @@ func (o Options) withDefaults() (Options, error) {
 	return o, nil
 }
 
-// sseSpanLimit bounds the bytes of buffered SSE data events.
+// sseSpanLimit bounds the bytes of buffered SSE data events. A span larger
+// than that (a reconnect after a burst of appends, or one huge message) is
+// dropped and read once more as a catch-up, whose body is streamed.
 func (o Options) sseSpanLimit() int {
+	if o.spanLimit > 0 {
+		return o.spanLimit
+	}
 	return max(minSSESpanBytes, 4*o.MaxMessageBytes)
 }
