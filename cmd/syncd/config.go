@@ -1,0 +1,253 @@
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/url"
+	"reflect"
+	"strings"
+
+	"github.com/caarlos0/env/v11"
+
+	"github.com/syncd-io/syncd/internal/consumer"
+	"github.com/syncd-io/syncd/internal/syncer"
+)
+
+// Config is syncd's whole configuration, read once from the environment (and
+// command-line flags that override it). Every field's env tag is part of the
+// public contract documented in the README.
+type Config struct {
+	Streams            string `env:"SYNCD_STREAMS" help:"comma-separated streams: URL or name=URL (required)"`
+	DatabaseURL        string `env:"SYNCD_DATABASE_URL" envDefault:"sqlite:syncd.db" help:"postgres://… or sqlite:PATH"`
+	Schema             string `env:"SYNCD_SCHEMA" envDefault:"syncd" help:"Postgres schema for every syncd table"`
+	Live               string `env:"SYNCD_LIVE" envDefault:"sse" help:"live tailing mode: sse or long-poll"`
+	StartOffset        string `env:"SYNCD_START_OFFSET" envDefault:"-1" help:"where a stream without a checkpoint starts: -1 or now"`
+	OnInvalid          string `env:"SYNCD_ON_INVALID" envDefault:"dead-letter" help:"invalid messages: dead-letter or halt"`
+	MaxBatchBytes      int64  `env:"SYNCD_MAX_BATCH_BYTES" envDefault:"67108864" help:"pending bytes written into the open transaction (memory bound)"`
+	CatchupCommitBytes int64  `env:"SYNCD_CATCHUP_COMMIT_BYTES" envDefault:"0" help:"also commit during a catch-up after this many bytes (0: off)"`
+	LogLevel           string `env:"SYNCD_LOG_LEVEL" envDefault:"info" help:"debug, info, warn or error"`
+	LogFormat          string `env:"SYNCD_LOG_FORMAT" envDefault:"json" help:"json or text"`
+}
+
+// StreamSpec is one parsed item of SYNCD_STREAMS.
+type StreamSpec = syncer.Stream
+
+// loadConfig reads the environment, then the flags set on fs (named after the
+// variables: SYNCD_DATABASE_URL is --database-url), and validates the result.
+func loadConfig(environ []string, fs *flag.FlagSet, args []string, needStreams bool) (Config, []string, error) {
+	vars := map[string]string{}
+	for _, kv := range environ {
+		if k, v, ok := strings.Cut(kv, "="); ok {
+			vars[k] = v
+		}
+	}
+	flagVals := registerConfigFlags(fs)
+	if err := fs.Parse(args); err != nil {
+		return Config{}, nil, err
+	}
+	fs.Visit(func(f *flag.Flag) {
+		if name, ok := flagVals[f.Name]; ok {
+			vars[name] = f.Value.String()
+		}
+	})
+	var cfg Config
+	if err := env.ParseWithOptions(&cfg, env.Options{Environment: vars}); err != nil {
+		return Config{}, nil, describeEnvError(err)
+	}
+	if err := cfg.validate(needStreams); err != nil {
+		return Config{}, nil, err
+	}
+	return cfg, fs.Args(), nil
+}
+
+// registerConfigFlags adds one string flag per variable and returns the map
+// from flag name to variable name.
+func registerConfigFlags(fs *flag.FlagSet) map[string]string {
+	names := map[string]string{}
+	t := reflect.TypeFor[Config]()
+	for i := range t.NumField() {
+		f := t.Field(i)
+		name := f.Tag.Get("env")
+		flagName := strings.ReplaceAll(strings.ToLower(strings.TrimPrefix(name, "SYNCD_")), "_", "-")
+		usage := f.Tag.Get("help") + " (" + name
+		if d := f.Tag.Get("envDefault"); d != "" {
+			usage += ", default " + d
+		}
+		fs.String(flagName, "", usage+")")
+		names[flagName] = name
+	}
+	return names
+}
+
+// describeEnvError names the variable behind a caarlos0/env parse error.
+func describeEnvError(err error) error {
+	var agg env.AggregateError
+	if !errors.As(err, &agg) {
+		return err
+	}
+	t := reflect.TypeFor[Config]()
+	var out []error
+	for _, e := range agg.Errors {
+		var pe env.ParseError
+		if errors.As(e, &pe) {
+			if f, ok := t.FieldByName(pe.Name); ok {
+				out = append(out, fmt.Errorf("%s: not a valid %s: %v", f.Tag.Get("env"), pe.Type, errors.Unwrap(pe.Err)))
+				continue
+			}
+		}
+		out = append(out, e)
+	}
+	return errors.Join(out...)
+}
+
+// Validate checks every setting and names the variable at fault.
+func (c Config) Validate() error { return c.validate(true) }
+
+// validate checks the settings; streams are optional for commands that only
+// touch the database.
+func (c Config) validate(needStreams bool) error {
+	var errs []error
+	bad := func(name, value, accepted string) {
+		errs = append(errs, fmt.Errorf("%s=%q is not valid: accepted values are %s", name, value, accepted))
+	}
+	if _, err := c.StreamList(); err != nil && (needStreams || strings.TrimSpace(c.Streams) != "") {
+		errs = append(errs, err)
+	}
+	if _, _, err := parseDatabaseURL(c.DatabaseURL); err != nil {
+		errs = append(errs, err)
+	}
+	if !validIdentifier(c.Schema) {
+		bad("SYNCD_SCHEMA", c.Schema, "a SQL identifier of letters, digits and _ (not starting with a digit, at most 63 bytes)")
+	}
+	if c.Live != string(consumer.SSE) && c.Live != string(consumer.LongPoll) {
+		bad("SYNCD_LIVE", c.Live, "sse or long-poll")
+	}
+	if c.StartOffset != "-1" && c.StartOffset != "now" {
+		bad("SYNCD_START_OFFSET", c.StartOffset, "-1 (the beginning) or now (the current tail)")
+	}
+	if c.OnInvalid != string(syncer.DeadLetter) && c.OnInvalid != string(syncer.Halt) {
+		bad("SYNCD_ON_INVALID", c.OnInvalid, "dead-letter or halt")
+	}
+	if c.MaxBatchBytes < 1<<20 {
+		bad("SYNCD_MAX_BATCH_BYTES", fmt.Sprint(c.MaxBatchBytes), "a byte count of at least 1048576")
+	}
+	if c.CatchupCommitBytes < 0 {
+		bad("SYNCD_CATCHUP_COMMIT_BYTES", fmt.Sprint(c.CatchupCommitBytes), "0 (off) or a positive byte count")
+	}
+	if _, err := parseLevel(c.LogLevel); err != nil {
+		bad("SYNCD_LOG_LEVEL", c.LogLevel, "debug, info, warn or error")
+	}
+	if c.LogFormat != "json" && c.LogFormat != "text" {
+		bad("SYNCD_LOG_FORMAT", c.LogFormat, "json or text")
+	}
+	return errors.Join(errs...)
+}
+
+// StreamList parses SYNCD_STREAMS.
+func (c Config) StreamList() ([]StreamSpec, error) {
+	if strings.TrimSpace(c.Streams) == "" {
+		return nil, errors.New("SYNCD_STREAMS is required: a comma-separated list of stream URLs, each optionally prefixed with name= (e.g. chat=http://localhost:4437/v1/stream/chat)")
+	}
+	var out []StreamSpec
+	seen := map[string]bool{}
+	for item := range strings.SplitSeq(c.Streams, ",") {
+		item = strings.TrimSpace(item)
+		if item == "" {
+			continue
+		}
+		spec, err := parseStream(item)
+		if err != nil {
+			return nil, err
+		}
+		if seen[spec.Name] {
+			return nil, fmt.Errorf("SYNCD_STREAMS: stream name %q appears twice; give one of them a distinct name=URL", spec.Name)
+		}
+		seen[spec.Name] = true
+		out = append(out, spec)
+	}
+	return out, nil
+}
+
+func parseStream(item string) (StreamSpec, error) {
+	name, raw := "", item
+	if i := strings.Index(item, "="); i > 0 && !strings.Contains(item[:i], "/") && !strings.Contains(item[:i], ":") {
+		name, raw = item[:i], item[i+1:]
+	}
+	u, err := url.Parse(raw)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return StreamSpec{}, fmt.Errorf("SYNCD_STREAMS: %q is not an http(s) URL of a stream (accepted: URL or name=URL)", redactURL(raw))
+	}
+	if u.RawQuery != "" || u.Fragment != "" {
+		return StreamSpec{}, fmt.Errorf("SYNCD_STREAMS: %q must not carry a query or fragment: syncd adds the offset itself", redactURL(raw))
+	}
+	if name == "" {
+		name = strings.TrimPrefix(strings.TrimPrefix(u.Path, "/v1/stream/"), "/")
+	}
+	if name == "" {
+		return StreamSpec{}, fmt.Errorf("SYNCD_STREAMS: %q has no path to name the stream by; use name=URL", redactURL(raw))
+	}
+	return StreamSpec{Name: name, URL: raw}, nil
+}
+
+// parseDatabaseURL returns the dialect ("postgres" or "sqlite") and the
+// driver's connection string (the file path for SQLite).
+func parseDatabaseURL(s string) (dialect, dsn string, err error) {
+	switch {
+	case strings.HasPrefix(s, "postgres://"), strings.HasPrefix(s, "postgresql://"):
+		return "postgres", s, nil
+	case strings.HasPrefix(s, "sqlite:"):
+		path := strings.TrimPrefix(s, "sqlite:")
+		if strings.HasPrefix(path, "//") { // sqlite:///abs/path.db
+			path = strings.TrimPrefix(path, "//")
+		}
+		if path == "" {
+			break
+		}
+		return "sqlite", path, nil
+	}
+	return "", "", fmt.Errorf("SYNCD_DATABASE_URL=%q is not valid: accepted forms are postgres://…, postgresql://… or sqlite:PATH", redactURL(s))
+}
+
+// redactURL hides a URL's password so a configuration error never prints it.
+func redactURL(s string) string {
+	u, err := url.Parse(s)
+	if err != nil || u.User == nil {
+		return s
+	}
+	return u.Redacted()
+}
+
+func validIdentifier(s string) bool {
+	if s == "" || len(s) > 63 || (s[0] >= '0' && s[0] <= '9') {
+		return false
+	}
+	for _, r := range s {
+		if !(r == '_' || r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9') {
+			return false
+		}
+	}
+	return true
+}
+
+func parseLevel(s string) (slog.Level, error) {
+	var l slog.Level
+	err := l.UnmarshalText([]byte(s))
+	return l, err
+}
+
+func newLogger(c Config, w io.Writer) *slog.Logger {
+	level, _ := parseLevel(c.LogLevel)
+	opts := &slog.HandlerOptions{Level: level}
+	if c.LogFormat == "text" {
+		return slog.New(slog.NewTextHandler(w, opts))
+	}
+	return slog.New(slog.NewJSONHandler(w, opts))
+}
+
+// consumerOptions is the reader configuration shared by every stream.
+func (c Config) consumerOptions(log *slog.Logger) consumer.Options {
+	return consumer.Options{Live: consumer.Mode(c.Live), Logger: log}
+}

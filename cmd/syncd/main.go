@@ -1,0 +1,126 @@
+// Command syncd replicates Durable Streams carrying State Protocol events into
+// Postgres or SQLite tables, committing rows and the stream checkpoint in one
+// transaction at each up-to-date boundary.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/syncd-io/syncd/internal/sink"
+)
+
+// exitUsage is the exit status of a command line or configuration error.
+const exitUsage = 2
+
+// command is one syncd subcommand.
+type command struct {
+	name    string
+	summary string
+	run     func(ctx context.Context, env *environment, args []string) error
+}
+
+// environment is what a command may touch of the process: tests run commands
+// in-process with their own.
+type environment struct {
+	environ []string
+	stdout  io.Writer
+	stderr  io.Writer
+	// wrapSink, set only by tests, wraps the real sink to observe or
+	// interrupt it at a precise moment.
+	wrapSink func(sink.Sink) sink.Sink
+}
+
+func commands() []command {
+	return []command{
+		{"run", "tail the streams into the database (--once: catch up, commit, exit)", runCommand},
+		{"migrate", "create or upgrade syncd's tables, then exit", migrateCommand},
+		{"status", "show each stream's checkpoint (--json for machines)", statusCommand},
+		{"reset", "forget a stream: remove its rows and checkpoint so the next run re-reads it", resetCommand},
+		{"version", "print the version", versionCommand},
+		{"help", "show this help", nil},
+	}
+}
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	go func() {
+		<-ctx.Done()
+		stop() // restore default handling: a second signal ends the process at once
+	}()
+	env := &environment{environ: os.Environ(), stdout: os.Stdout, stderr: os.Stderr}
+	os.Exit(Main(ctx, env, os.Args[1:]))
+}
+
+// Main runs one command line and returns the process exit status.
+func Main(ctx context.Context, env *environment, args []string) int {
+	if len(args) == 0 || args[0] == "help" || args[0] == "-h" || args[0] == "--help" {
+		usage(env.stdout)
+		return 0
+	}
+	for _, c := range commands() {
+		if c.name != args[0] || c.run == nil {
+			continue
+		}
+		err := c.run(ctx, env, args[1:])
+		var ue usageError
+		switch {
+		case err == nil:
+			return 0
+		case errors.Is(err, flag.ErrHelp):
+			return 0
+		case errors.As(err, &ue):
+			fmt.Fprintf(env.stderr, "syncd %s: %v\n", c.name, err)
+			return exitUsage
+		default:
+			fmt.Fprintf(env.stderr, "syncd %s: %v\n", c.name, err)
+			return 1
+		}
+	}
+	fmt.Fprintf(env.stderr, "syncd: unknown command %q\n\n", args[0])
+	usage(env.stderr)
+	return exitUsage
+}
+
+// usageError is a bad command line or setting: exit status 2.
+type usageError struct{ err error }
+
+func (e usageError) Error() string { return e.err.Error() }
+func (e usageError) Unwrap() error { return e.err }
+
+func usage(w io.Writer) {
+	fmt.Fprintln(w, "syncd replicates Durable Streams (State Protocol) into Postgres or SQLite tables.")
+	fmt.Fprintln(w, "\nUsage: syncd COMMAND [flags]\n\nCommands:")
+	for _, c := range commands() {
+		fmt.Fprintf(w, "  %-8s %s\n", c.name, c.summary)
+	}
+	fmt.Fprintln(w, "\nEvery setting is an environment variable (SYNCD_*) that a flag of the same name overrides;")
+	fmt.Fprintln(w, "`syncd COMMAND -h` lists them with their defaults.")
+}
+
+// newFlagSet returns a flag set whose errors are returned, not printed and exited.
+func newFlagSet(env *environment, name, synopsis string) *flag.FlagSet {
+	fs := flag.NewFlagSet("syncd "+name, flag.ContinueOnError)
+	fs.SetOutput(env.stderr)
+	fs.Usage = func() {
+		fmt.Fprintf(env.stderr, "Usage: syncd %s %s\n\nFlags (each overrides the environment variable named in its help):\n", name, synopsis)
+		fs.PrintDefaults()
+	}
+	return fs
+}
+
+// config parses the command's flags over the environment.
+func (env *environment) config(fs *flag.FlagSet, args []string, needStreams bool) (Config, []string, error) {
+	cfg, rest, err := loadConfig(env.environ, fs, args, needStreams)
+	if err != nil && !errors.Is(err, flag.ErrHelp) {
+		return cfg, rest, usageError{err}
+	}
+	return cfg, rest, err
+}

@@ -1,0 +1,121 @@
+// Package syncer runs one loop per stream that feeds a consumer's responses
+// through the State Protocol decoder into a sink, and owns the commit rule:
+// rows and the stream's checkpoint commit in one transaction at each response
+// boundary that is up to date (or the end of the stream).
+package syncer
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+
+	"github.com/syncd-io/syncd/internal/consumer"
+	"github.com/syncd-io/syncd/internal/sink"
+)
+
+// Policy says what a stream does with a message that is not a valid event.
+type Policy string
+
+// The bad-input policies of SYNCD_ON_INVALID.
+const (
+	DeadLetter Policy = "dead-letter" // write it to syncd_rejects and go on
+	Halt       Policy = "halt"        // stop the stream before the batch holding it
+)
+
+// Stream names a stream and where to read it.
+type Stream struct {
+	Name string
+	URL  string
+}
+
+// Options configure a Syncer.
+type Options struct {
+	Sink    sink.Sink
+	Streams []Stream
+	// Consumer is the base configuration of every stream's reader.
+	Consumer consumer.Options
+	// StartOffset is where a stream without a checkpoint starts: "-1" or "now".
+	StartOffset string
+	OnInvalid   Policy
+	// MaxBatchBytes bounds the pending coalesced operations held in memory;
+	// past it they are written into the still-open transaction.
+	MaxBatchBytes int
+	// CatchupCommitBytes, when positive, also commits at the first response
+	// boundary after that many bytes were read since the last commit.
+	CatchupCommitBytes int64
+	// Once stops each stream at its first up-to-date commit (or EOF).
+	Once   bool
+	Logger *slog.Logger
+}
+
+// Syncer runs the stream loops.
+type Syncer struct {
+	opts    Options
+	log     *slog.Logger
+	streams []*streamLoop
+}
+
+// New checks the options and prepares one loop per stream.
+func New(opts Options) (*Syncer, error) {
+	if opts.Sink == nil {
+		return nil, errors.New("syncer: no sink")
+	}
+	if len(opts.Streams) == 0 {
+		return nil, errors.New("syncer: no streams")
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	if opts.StartOffset == "" {
+		opts.StartOffset = "-1"
+	}
+	if opts.OnInvalid == "" {
+		opts.OnInvalid = DeadLetter
+	}
+	if opts.MaxBatchBytes <= 0 {
+		opts.MaxBatchBytes = 64 << 20
+	}
+	s := &Syncer{opts: opts, log: opts.Logger}
+	seen := map[string]bool{}
+	for _, st := range opts.Streams {
+		if seen[st.Name] {
+			return nil, fmt.Errorf("syncer: stream %q configured twice", st.Name)
+		}
+		seen[st.Name] = true
+		s.streams = append(s.streams, newStreamLoop(st, &s.opts))
+	}
+	return s, nil
+}
+
+// Run runs every stream until ctx is cancelled or, every stream has ended
+// (closed, halted or failed). With Options.Once each stream ends at its first
+// up-to-date commit. A stream that fails does not stop the others. Run returns
+// the failures of all streams joined, or nil; a cancelled ctx is not a failure.
+func (s *Syncer) Run(ctx context.Context) error {
+	var wg sync.WaitGroup
+	errs := make([]error, len(s.streams))
+	for i, l := range s.streams {
+		wg.Go(func() {
+			errs[i] = l.run(ctx)
+			if errs[i] != nil && ctx.Err() == nil {
+				l.log.Error("stream stopped", "err", errs[i])
+			}
+		})
+	}
+	wg.Wait()
+	if ctx.Err() != nil && !s.opts.Once {
+		return nil
+	}
+	return errors.Join(errs...)
+}
+
+// Status returns a snapshot of every stream's state in this process.
+func (s *Syncer) Status() []StreamStatus {
+	out := make([]StreamStatus, len(s.streams))
+	for i, l := range s.streams {
+		out[i] = l.status()
+	}
+	return out
+}
