@@ -16,10 +16,16 @@ import (
 type table struct {
 	name   string // unquoted, as recorded in syncd_types
 	ident  string // quoted and schema-qualified
-	upsert string
+	upsert string // from arrays, for small batches
+	move   string // from the COPY staging table, for large ones
 	delete string
 	reset  string
 }
+
+// upsertSet is the ON CONFLICT clause of both upserts.
+const upsertSet = `ON CONFLICT (key) DO UPDATE SET value = excluded.value, stream = excluded.stream,
+	txid = excluded.txid, event_time = excluded.event_time,
+	synced_offset = excluded.synced_offset, synced_at = excluded.synced_at`
 
 func (s *Sink) newTable(name string) *table {
 	ident := pgx.Identifier{s.schema, name}.Sanitize()
@@ -32,12 +38,17 @@ func (s *Sink) newTable(name string) *table {
 			SELECT u.key, u.value::jsonb, $1, u.txid, u.event_time, u.synced_offset, statement_timestamp()
 			FROM unnest($2::text[], $3::text[], $4::text[], $5::timestamptz[], $6::text[])
 				AS u(key, value, txid, event_time, synced_offset)
-			ON CONFLICT (key) DO UPDATE SET value = excluded.value, stream = excluded.stream,
-				txid = excluded.txid, event_time = excluded.event_time,
-				synced_offset = excluded.synced_offset, synced_at = excluded.synced_at`, ident),
-		// The rows are locked in key order before they are deleted.
+			`+upsertSet, ident),
+		// The staging table is filled in key order and emptied in it, by
+		// the same statement that moves its rows.
+		move: fmt.Sprintf(`WITH u AS (DELETE FROM pg_temp.syncd_stage RETURNING *)
+			INSERT INTO %s AS t (key, value, stream, txid, event_time, synced_offset, synced_at)
+			SELECT u.key, u.value, $1, u.txid, u.event_time, u.synced_offset, statement_timestamp() FROM u
+			`+upsertSet, ident),
+		// The rows are locked in key order (bytewise, as the batch sorts
+		// them) before they are deleted.
 		delete: fmt.Sprintf(`DELETE FROM %[1]s AS t USING (
-				SELECT key FROM %[1]s WHERE key = ANY($1::text[]) ORDER BY key FOR UPDATE
+				SELECT key FROM %[1]s WHERE key = ANY($1::text[]) ORDER BY key COLLATE "C" FOR UPDATE
 			) AS d WHERE t.key = d.key`, ident),
 		reset: fmt.Sprintf(`DELETE FROM %s WHERE stream = $1`, ident),
 	}

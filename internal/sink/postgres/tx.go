@@ -130,10 +130,8 @@ func (t *tx) writeType(ctx context.Context, ops []state.Op) error {
 			up.add(&ops[i])
 		}
 	}
-	if len(up.keys) > 0 {
-		if _, err := t.tx.Exec(ctx, tbl.upsert, t.stream, up.keys, up.values, up.txids, up.times, up.offsets); err != nil {
-			return fmt.Errorf("upsert into %s: %w", tbl.name, err)
-		}
+	if err := t.upsert(ctx, tbl, &up); err != nil {
+		return fmt.Errorf("upsert into %s: %w", tbl.name, err)
 	}
 	if len(deletes) > 0 {
 		if _, err := t.tx.Exec(ctx, tbl.delete, deletes); err != nil {
@@ -142,6 +140,45 @@ func (t *tx) writeType(ctx context.Context, ops []state.Op) error {
 	}
 	t.touched[tbl.name] = struct{}{}
 	return nil
+}
+
+// copyThreshold is the number of upserts from which COPY into a staging
+// table beats one INSERT from arrays (BenchmarkWrite: about a third faster
+// at 10k rows; the extra round trips cost more on small live batches).
+const copyThreshold = 1000
+
+// stageDDL creates the connection's staging table for COPY. The statement
+// that moves its rows also deletes them; ON COMMIT DELETE ROWS is the
+// safety net.
+const stageDDL = `CREATE TEMP TABLE IF NOT EXISTS syncd_stage (
+	key text, value jsonb, txid text, event_time timestamptz, synced_offset text
+) ON COMMIT DELETE ROWS`
+
+// stageColumns are the columns COPY fills.
+var stageColumns = []string{"key", "value", "txid", "event_time", "synced_offset"}
+
+// upsert writes the rows of up into tbl with one INSERT from arrays, or
+// through COPY when there are many.
+func (t *tx) upsert(ctx context.Context, tbl *table, up *upsertArgs) error {
+	n := len(up.keys)
+	if n == 0 {
+		return nil
+	}
+	if n < copyThreshold {
+		_, err := t.tx.Exec(ctx, tbl.upsert, t.stream, up.keys, up.values, up.txids, up.times, up.offsets)
+		return err
+	}
+	if _, err := t.tx.Exec(ctx, stageDDL); err != nil {
+		return fmt.Errorf("create staging table: %w", err)
+	}
+	rows := pgx.CopyFromSlice(n, func(i int) ([]any, error) {
+		return []any{up.keys[i], up.values[i], up.txids[i], up.times[i], up.offsets[i]}, nil
+	})
+	if _, err := t.tx.CopyFrom(ctx, pgx.Identifier{"pg_temp", "syncd_stage"}, stageColumns, rows); err != nil {
+		return fmt.Errorf("copy: %w", err)
+	}
+	_, err := t.tx.Exec(ctx, tbl.move, t.stream)
+	return err
 }
 
 // upsertArgs are the column arrays of one upsert statement.
