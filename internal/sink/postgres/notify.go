@@ -9,6 +9,9 @@ const maxNotifyPayload = 7900
 // every commit, inside the committing transaction, so a listener that
 // receives it can already read the rows.
 type Notification struct {
+	// Schema tells apart syncd instances sharing a database (the channel
+	// is database-wide).
+	Schema string   `json:"schema"`
 	Stream string   `json:"stream"`
 	Offset string   `json:"offset"`
 	Tables []string `json:"tables"` // entity tables written, sorted
@@ -20,12 +23,12 @@ type Notification struct {
 
 // notifyPayload encodes the notification, dropping trailing txids and then
 // tables until it fits.
-func notifyPayload(stream, offset string, tables, txids []string) string {
-	n := Notification{Stream: stream, Offset: offset, Tables: []string{}, TxIDs: []string{}}
+func notifyPayload(schema, stream, offset string, tables, txids []string) string {
+	n := Notification{Schema: schema, Stream: stream, Offset: offset, Tables: []string{}, TxIDs: []string{}}
 	size := jsonLen(n) + len(`,"truncated":true`)
 	if size > maxNotifyPayload { // absurdly long stream name or offset
 		n.Truncated = true
-		n.Stream, n.Offset = "", ""
+		n.Schema, n.Stream, n.Offset = "", "", ""
 		return string(mustJSON(n))
 	}
 	n.Tables, size = fit(tables, size, &n.Truncated)

@@ -23,7 +23,7 @@ func TestNotifyPayload(t *testing.T) {
 		{"many tables", many, many, true},
 	}
 	for _, tt := range tests {
-		p := notifyPayload("stream", "0_1", tt.tables, tt.txids)
+		p := notifyPayload("syncd", "stream", "0_1", tt.tables, tt.txids)
 		if len(p) > maxNotifyPayload {
 			t.Errorf("%s: payload of %d bytes", tt.name, len(p))
 		}

@@ -273,7 +273,7 @@ func (t *tx) commit(ctx context.Context, c sink.Commit) error {
 		tables = append(tables, name)
 	}
 	slices.Sort(tables)
-	if _, err := t.tx.Exec(ctx, t.s.q.notify, notifyPayload(t.stream, c.NextOffset, tables, t.txids)); err != nil {
+	if _, err := t.tx.Exec(ctx, t.s.q.notify, notifyPayload(t.s.schema, t.stream, c.NextOffset, tables, t.txids)); err != nil {
 		return fmt.Errorf("notify: %w", err)
 	}
 	t.done = true

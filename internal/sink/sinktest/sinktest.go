@@ -52,6 +52,7 @@ func Run(t *testing.T, open Opener) {
 		{"Rollback", testRollback},
 		{"ResetStream", testResetStream},
 		{"ConcurrentStreams", testConcurrentStreams},
+		{"OpenTxDoesNotBlockOthers", testOpenTxDoesNotBlockOthers},
 	}
 	t.Run("MigrateIdempotent", func(t *testing.T) {
 		t.Parallel()

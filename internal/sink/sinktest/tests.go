@@ -518,3 +518,40 @@ func writeStream(c context.Context, s sink.Sink, stream string, n, per int) erro
 	}
 	return nil
 }
+
+// testOpenTxDoesNotBlockOthers: a stream whose transaction stays open across
+// flushes (a long catch-up) does not stop another stream from committing,
+// even to the same table. On SQLite this is what staging buys.
+func testOpenTxDoesNotBlockOthers(t *testing.T, s Sink) {
+	c := ctx(t)
+	checkpoint(t, s, "slow")
+	checkpoint(t, s, "live")
+	slow, err := s.Begin(c, "slow", "-1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := slow.Write(c, batch(upsert("item", "s1", `1`), upsert("slow_only", "x", `1`))); err != nil {
+		t.Fatal(err)
+	}
+	// If the open transaction blocked the live stream this would time out.
+	short, cancel := context.WithTimeout(c, 10*time.Second)
+	defer cancel()
+	live, err := s.Begin(short, "live", "-1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := live.Write(short, batch(upsert("item", "l1", `1`))); err != nil {
+		t.Fatal(err)
+	}
+	if err := live.Commit(short, sink.Commit{NextOffset: "1", UpToDate: true, Events: 1}); err != nil {
+		t.Fatalf("live commit while another stream's transaction is open: %v", err)
+	}
+	wantRows(t, s, "item", map[string]string{"l1": `1`})
+	if err := slow.Write(c, batch(upsert("item", "s2", `1`))); err != nil {
+		t.Fatal(err)
+	}
+	if err := slow.Commit(c, sink.Commit{NextOffset: "2", UpToDate: true, Events: 3}); err != nil {
+		t.Fatal(err)
+	}
+	wantRows(t, s, "item", map[string]string{"l1": `1`, "s1": `1`, "s2": `1`})
+}
