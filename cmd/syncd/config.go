@@ -6,9 +6,12 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/url"
+	"os"
 	"reflect"
 	"strings"
+	"time"
 
 	"github.com/caarlos0/env/v11"
 
@@ -20,16 +23,20 @@ import (
 // command-line flags that override it). Every field's env tag is part of the
 // public contract documented in the README.
 type Config struct {
-	Streams            string `env:"SYNCD_STREAMS" help:"comma-separated streams: URL or name=URL (required)"`
-	DatabaseURL        string `env:"SYNCD_DATABASE_URL" envDefault:"sqlite:syncd.db" help:"postgres://… or sqlite:PATH"`
-	Schema             string `env:"SYNCD_SCHEMA" envDefault:"syncd" help:"Postgres schema for every syncd table"`
-	Live               string `env:"SYNCD_LIVE" envDefault:"sse" help:"live tailing mode: sse or long-poll"`
-	StartOffset        string `env:"SYNCD_START_OFFSET" envDefault:"-1" help:"where a stream without a checkpoint starts: -1 or now"`
-	OnInvalid          string `env:"SYNCD_ON_INVALID" envDefault:"dead-letter" help:"invalid messages: dead-letter or halt"`
-	MaxBatchBytes      int64  `env:"SYNCD_MAX_BATCH_BYTES" envDefault:"67108864" help:"pending bytes written into the open transaction (memory bound)"`
-	CatchupCommitBytes int64  `env:"SYNCD_CATCHUP_COMMIT_BYTES" envDefault:"0" help:"also commit during a catch-up after this many bytes (0: off)"`
-	LogLevel           string `env:"SYNCD_LOG_LEVEL" envDefault:"info" help:"debug, info, warn or error"`
-	LogFormat          string `env:"SYNCD_LOG_FORMAT" envDefault:"json" help:"json or text"`
+	Streams            string        `env:"SYNCD_STREAMS" help:"comma-separated streams: URL or name=URL (required)"`
+	DatabaseURL        string        `env:"SYNCD_DATABASE_URL" envDefault:"sqlite:syncd.db" help:"postgres://… or sqlite:PATH"`
+	Schema             string        `env:"SYNCD_SCHEMA" envDefault:"syncd" help:"Postgres schema for every syncd table"`
+	Live               string        `env:"SYNCD_LIVE" envDefault:"sse" help:"live tailing mode: sse or long-poll"`
+	StartOffset        string        `env:"SYNCD_START_OFFSET" envDefault:"-1" help:"where a stream without a checkpoint starts: -1 or now"`
+	OnInvalid          string        `env:"SYNCD_ON_INVALID" envDefault:"dead-letter" help:"invalid messages: dead-letter or halt"`
+	MaxBatchBytes      int64         `env:"SYNCD_MAX_BATCH_BYTES" envDefault:"67108864" help:"pending bytes written into the open transaction (memory bound)"`
+	CatchupCommitBytes int64         `env:"SYNCD_CATCHUP_COMMIT_BYTES" envDefault:"0" help:"also commit during a catch-up after this many bytes (0: off)"`
+	HTTPAddr           string        `env:"SYNCD_HTTP_ADDR" envDefault:":9090" help:"address of /metrics, /healthz and /readyz (empty disables)"`
+	AuthToken          string        `env:"SYNCD_AUTH_TOKEN" help:"bearer token sent to the stream server"`
+	AuthTokenFile      string        `env:"SYNCD_AUTH_TOKEN_FILE" help:"file holding the bearer token, re-read when it changes"`
+	ShutdownTimeout    time.Duration `env:"SYNCD_SHUTDOWN_TIMEOUT" envDefault:"10s" help:"how long shutdown may take before syncd exits anyway"`
+	LogLevel           string        `env:"SYNCD_LOG_LEVEL" envDefault:"info" help:"debug, info, warn or error"`
+	LogFormat          string        `env:"SYNCD_LOG_FORMAT" envDefault:"json" help:"json or text"`
 }
 
 // StreamSpec is one parsed item of SYNCD_STREAMS.
@@ -140,6 +147,22 @@ func (c Config) validate(needStreams bool) error {
 	if _, err := parseLevel(c.LogLevel); err != nil {
 		bad("SYNCD_LOG_LEVEL", c.LogLevel, "debug, info, warn or error")
 	}
+	if c.AuthToken != "" && c.AuthTokenFile != "" {
+		errs = append(errs, errors.New("SYNCD_AUTH_TOKEN and SYNCD_AUTH_TOKEN_FILE are both set: set only one"))
+	}
+	if c.AuthTokenFile != "" {
+		if _, err := os.Stat(c.AuthTokenFile); err != nil {
+			errs = append(errs, fmt.Errorf("SYNCD_AUTH_TOKEN_FILE: %w", err))
+		}
+	}
+	if c.HTTPAddr != "" {
+		if _, _, err := net.SplitHostPort(c.HTTPAddr); err != nil {
+			bad("SYNCD_HTTP_ADDR", c.HTTPAddr, "host:port or :port, or empty to disable")
+		}
+	}
+	if c.ShutdownTimeout <= 0 {
+		bad("SYNCD_SHUTDOWN_TIMEOUT", c.ShutdownTimeout.String(), "a positive duration such as 10s")
+	}
 	if c.LogFormat != "json" && c.LogFormat != "text" {
 		bad("SYNCD_LOG_FORMAT", c.LogFormat, "json or text")
 	}
@@ -249,5 +272,6 @@ func newLogger(c Config, w io.Writer) *slog.Logger {
 
 // consumerOptions is the reader configuration shared by every stream.
 func (c Config) consumerOptions(log *slog.Logger) consumer.Options {
-	return consumer.Options{Live: consumer.Mode(c.Live), Logger: log}
+	tokens := newTokenSource(c.AuthToken, c.AuthTokenFile, log)
+	return consumer.Options{Live: consumer.Mode(c.Live), Logger: log, Header: tokens.header}
 }
