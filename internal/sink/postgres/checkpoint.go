@@ -14,10 +14,15 @@ import (
 // missing and recording url. It takes no row lock unless the URL changed, so
 // it does not wait for the stream's open transaction.
 func (s *Sink) Checkpoint(ctx context.Context, stream, url, startOffset string) (sink.Checkpoint, error) {
-	if _, err := s.pool.Exec(ctx, s.q.createCP, stream, url, startOffset); err != nil {
-		return sink.Checkpoint{}, fmt.Errorf("create checkpoint of %s: %w", stream, err)
-	}
+	// Read first: an INSERT would wait on the row lock of the stream's open
+	// transaction (its unique check waits for the row's updater).
 	cp, err := scanCheckpoint(s.pool.QueryRow(ctx, s.q.getCP, stream))
+	if errors.Is(err, pgx.ErrNoRows) {
+		if _, err := s.pool.Exec(ctx, s.q.createCP, stream, url, startOffset); err != nil {
+			return sink.Checkpoint{}, fmt.Errorf("create checkpoint of %s: %w", stream, err)
+		}
+		cp, err = scanCheckpoint(s.pool.QueryRow(ctx, s.q.getCP, stream))
+	}
 	if err != nil {
 		return sink.Checkpoint{}, fmt.Errorf("read checkpoint of %s: %w", stream, err)
 	}

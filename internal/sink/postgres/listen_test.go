@@ -124,6 +124,13 @@ func TestSecondWriterWaits(t *testing.T) {
 		t.Fatalf("second Begin returned %v while the first transaction is open", err)
 	case <-time.After(300 * time.Millisecond):
 	}
+	// Reloading the checkpoint (what a writer does after ErrConflict) does
+	// not wait for the open transaction.
+	short, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	if cp, err := s.Checkpoint(short, "s", "http://x/s", "-1"); err != nil || cp.NextOffset != "-1" {
+		t.Fatalf("Checkpoint during an open transaction: %+v, %v", cp, err)
+	}
 	if err := tx1.Commit(ctx, sink.Commit{NextOffset: "1"}); err != nil {
 		t.Fatal(err)
 	}

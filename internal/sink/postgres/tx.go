@@ -75,10 +75,20 @@ func (t *tx) Write(ctx context.Context, b *sink.Batch) error {
 		return err
 	}
 	if err := t.write(ctx, b); err != nil {
-		t.failed = err
-		return fmt.Errorf("write %s: %w", t.stream, err)
+		return t.fail(ctx, fmt.Errorf("write %s: %w", t.stream, err))
 	}
 	return nil
+}
+
+// fail makes the transaction unusable and rolls it back at once, releasing
+// the checkpoint row lock without waiting for the caller's Rollback.
+func (t *tx) fail(ctx context.Context, err error) error {
+	t.failed = err
+	if !t.done {
+		t.done = true
+		_ = t.tx.Rollback(context.WithoutCancel(ctx))
+	}
+	return err
 }
 
 func (t *tx) write(ctx context.Context, b *sink.Batch) error {
@@ -245,12 +255,7 @@ func (t *tx) Commit(ctx context.Context, c sink.Commit) error {
 		return err
 	}
 	if err := t.commit(ctx, c); err != nil {
-		t.failed = err
-		if !t.done {
-			_ = t.tx.Rollback(context.WithoutCancel(ctx))
-			t.done = true
-		}
-		return fmt.Errorf("commit %s at %s: %w", t.stream, c.NextOffset, err)
+		return t.fail(ctx, fmt.Errorf("commit %s at %s: %w", t.stream, c.NextOffset, err))
 	}
 	return nil
 }
