@@ -31,13 +31,22 @@ type Config struct {
 	OnInvalid          string        `env:"SYNCD_ON_INVALID" envDefault:"dead-letter" help:"invalid messages: dead-letter or halt"`
 	MaxBatchBytes      int64         `env:"SYNCD_MAX_BATCH_BYTES" envDefault:"67108864" help:"pending bytes written into the open transaction (memory bound)"`
 	CatchupCommitBytes int64         `env:"SYNCD_CATCHUP_COMMIT_BYTES" envDefault:"0" help:"also commit during a catch-up after this many bytes (0: off)"`
-	HTTPAddr           string        `env:"SYNCD_HTTP_ADDR" envDefault:":9090" help:"address of /metrics, /healthz and /readyz (empty disables)"`
+	HTTPAddr           string        `env:"SYNCD_HTTP_ADDR" help:"address of /metrics, /healthz and /readyz; set but empty disables them (default :9090)"`
 	AuthToken          string        `env:"SYNCD_AUTH_TOKEN" help:"bearer token sent to the stream server"`
 	AuthTokenFile      string        `env:"SYNCD_AUTH_TOKEN_FILE" help:"file holding the bearer token, re-read when it changes"`
+	OnGone             string        `env:"SYNCD_ON_GONE" envDefault:"halt" help:"a 410 Gone (offset no longer retained): halt, or resync (re-read from -1, replacing the stream's rows)"`
+	TLSCAFile          string        `env:"SYNCD_TLS_CA_FILE" help:"PEM file of CA certificates trusted for the stream server, besides the system pool"`
+	Headers            string        `env:"SYNCD_HEADERS" help:"extra request headers: 'Name: value' items separated by newlines or ';' (values never logged)"`
+	SSEIdleTimeout     time.Duration `env:"SYNCD_SSE_IDLE_TIMEOUT" envDefault:"75s" help:"a connection silent this long is dead (must exceed the server's SSE keep-alive and long-poll timeout)"`
+	MaxMessageBytes    int           `env:"SYNCD_MAX_MESSAGE_BYTES" envDefault:"16777216" help:"a larger message is a reject (kept as a prefix), never held in memory whole"`
+	Types              []string      `env:"SYNCD_TYPES" help:"comma-separated allowlist of entity types; other types are rejects (default: all)"`
 	ShutdownTimeout    time.Duration `env:"SYNCD_SHUTDOWN_TIMEOUT" envDefault:"10s" help:"how long shutdown may take before syncd exits anyway"`
 	LogLevel           string        `env:"SYNCD_LOG_LEVEL" envDefault:"info" help:"debug, info, warn or error"`
 	LogFormat          string        `env:"SYNCD_LOG_FORMAT" envDefault:"json" help:"json or text"`
 }
+
+// defaultHTTPAddr is where the ops endpoints listen unless SYNCD_HTTP_ADDR is set.
+const defaultHTTPAddr = ":9090"
 
 // StreamSpec is one parsed item of SYNCD_STREAMS.
 type StreamSpec = syncer.Stream
@@ -63,6 +72,11 @@ func loadConfig(environ []string, fs *flag.FlagSet, args []string, needStreams b
 	var cfg Config
 	if err := env.ParseWithOptions(&cfg, env.Options{Environment: vars}); err != nil {
 		return Config{}, nil, describeEnvError(err)
+	}
+	// caarlos0/env treats an empty value as unset; for SYNCD_HTTP_ADDR empty
+	// means "disabled", so its default applies only when it is truly unset.
+	if _, set := vars["SYNCD_HTTP_ADDR"]; !set {
+		cfg.HTTPAddr = defaultHTTPAddr
 	}
 	if err := cfg.validate(needStreams); err != nil {
 		return Config{}, nil, err
@@ -141,6 +155,15 @@ func (c Config) validate(needStreams bool) error {
 	if c.MaxBatchBytes < 1<<20 {
 		bad("SYNCD_MAX_BATCH_BYTES", fmt.Sprint(c.MaxBatchBytes), "a byte count of at least 1048576")
 	}
+	if c.MaxMessageBytes < 1024 {
+		bad("SYNCD_MAX_MESSAGE_BYTES", fmt.Sprint(c.MaxMessageBytes), "a byte count of at least 1024")
+	}
+	for _, t := range c.Types {
+		if strings.TrimSpace(t) == "" {
+			bad("SYNCD_TYPES", strings.Join(c.Types, ","), "a comma-separated list of non-empty type names")
+			break
+		}
+	}
 	if c.CatchupCommitBytes < 0 {
 		bad("SYNCD_CATCHUP_COMMIT_BYTES", fmt.Sprint(c.CatchupCommitBytes), "0 (off) or a positive byte count")
 	}
@@ -155,6 +178,7 @@ func (c Config) validate(needStreams bool) error {
 			errs = append(errs, fmt.Errorf("SYNCD_AUTH_TOKEN_FILE: %w", err))
 		}
 	}
+	errs = append(errs, c.validateTransport()...)
 	if c.HTTPAddr != "" {
 		if _, _, err := net.SplitHostPort(c.HTTPAddr); err != nil {
 			bad("SYNCD_HTTP_ADDR", c.HTTPAddr, "host:port or :port, or empty to disable")
@@ -273,5 +297,5 @@ func newLogger(c Config, w io.Writer) *slog.Logger {
 // consumerOptions is the reader configuration shared by every stream.
 func (c Config) consumerOptions(log *slog.Logger) consumer.Options {
 	tokens := newTokenSource(c.AuthToken, c.AuthTokenFile, log)
-	return consumer.Options{Live: consumer.Mode(c.Live), Logger: log, Header: tokens.header}
+	return c.withTransport(consumer.Options{Live: consumer.Mode(c.Live), Logger: log, Header: tokens.header, MaxMessageBytes: c.MaxMessageBytes})
 }

@@ -25,8 +25,8 @@ import (
 // backend is a real database that a test syncs into.
 type backend struct {
 	name   string
-	url    string // SYNCD_DATABASE_URL
-	schema string // SYNCD_SCHEMA (Postgres)
+	url    string     // SYNCD_DATABASE_URL
+	schema string     // SYNCD_SCHEMA (Postgres)
 	owner  *testing.T // the test the backend belongs to (closes db)
 	db     *sql.DB
 }
@@ -48,7 +48,7 @@ func forEachBackend(t *testing.T, fn func(t *testing.T, b *backend)) {
 }
 
 func (b *backend) env(extra ...string) []string {
-	env := []string{"SYNCD_DATABASE_URL=" + b.url, "SYNCD_LOG_FORMAT=text", "SYNCD_LOG_LEVEL=warn"}
+	env := []string{"SYNCD_DATABASE_URL=" + b.url, "SYNCD_LOG_FORMAT=text", "SYNCD_LOG_LEVEL=warn", "SYNCD_HTTP_ADDR="}
 	if b.schema != "" {
 		env = append(env, "SYNCD_SCHEMA="+b.schema)
 	}

@@ -9,9 +9,11 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"os/signal"
 	"syscall"
+	"time"
 
 	"github.com/syncd-io/syncd/internal/sink"
 )
@@ -35,6 +37,9 @@ type environment struct {
 	// wrapSink, set only by tests, wraps the real sink to observe or
 	// interrupt it at a precise moment.
 	wrapSink func(sink.Sink) sink.Sink
+	// onShutdown, set by main, arms the SYNCD_SHUTDOWN_TIMEOUT watchdog once
+	// the configuration is known.
+	onShutdown func(ctx context.Context, timeout time.Duration, log *slog.Logger)
 }
 
 func commands() []command {
@@ -43,6 +48,7 @@ func commands() []command {
 		{"migrate", "create or upgrade syncd's tables, then exit", migrateCommand},
 		{"status", "show each stream's checkpoint (--json for machines)", statusCommand},
 		{"reset", "forget a stream: remove its rows and checkpoint so the next run re-reads it", resetCommand},
+		{"rejects", "list dead-lettered messages (--stream S, --limit N, --json)", rejectsCommand},
 		{"version", "print the version", versionCommand},
 		{"help", "show this help", nil},
 	}
@@ -55,8 +61,19 @@ func main() {
 		<-ctx.Done()
 		stop() // restore default handling: a second signal ends the process at once
 	}()
-	env := &environment{environ: os.Environ(), stdout: os.Stdout, stderr: os.Stderr}
+	env := &environment{environ: os.Environ(), stdout: os.Stdout, stderr: os.Stderr, onShutdown: shutdownWatchdog}
 	os.Exit(Main(ctx, env, os.Args[1:]))
+}
+
+// shutdownWatchdog ends the process if shutdown, once begun, takes longer
+// than timeout: a stuck database or server must not keep a pod terminating.
+func shutdownWatchdog(ctx context.Context, timeout time.Duration, log *slog.Logger) {
+	go func() {
+		<-ctx.Done()
+		time.Sleep(timeout)
+		log.Error("shutdown took longer than SYNCD_SHUTDOWN_TIMEOUT; exiting without waiting", "timeout", timeout)
+		os.Exit(1)
+	}()
 }
 
 // Main runs one command line and returns the process exit status.

@@ -131,7 +131,7 @@ func TestCancelMidCatchUp(t *testing.T) {
 			t.Fatalf("interrupted run --once exited 0:\n%s", out)
 		}
 		if writes.Load() < 2 {
-			t.Fatalf("the run was not interrupted mid-catch-up (writes=%d)", writes.Load())
+			t.Fatalf("the run was not interrupted mid-catch-up (writes=%d):\n%s", writes.Load(), out)
 		}
 		if got := b.tables(t); len(got) != 0 {
 			n := 0

@@ -5,7 +5,13 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+
+	"github.com/syncd-io/syncd/internal/metrics"
+	"github.com/syncd-io/syncd/internal/ops"
 	"github.com/syncd-io/syncd/internal/sink"
 	"github.com/syncd-io/syncd/internal/sink/postgres"
 	"github.com/syncd-io/syncd/internal/sink/sqlite"
@@ -20,29 +26,30 @@ func runCommand(ctx context.Context, env *environment, args []string) error {
 		return err
 	}
 	log := newLogger(cfg, env.stderr)
+	if env.onShutdown != nil {
+		env.onShutdown(ctx, cfg.ShutdownTimeout, log)
+	}
 	db, err := openSink(ctx, env, cfg, log)
 	if err != nil {
 		return err
 	}
 	defer db.Close()
-	streams, _ := cfg.StreamList()
-	s, err := syncer.New(syncer.Options{
-		Sink:               db,
-		Streams:            streams,
-		Consumer:           cfg.consumerOptions(log),
-		StartOffset:        cfg.StartOffset,
-		OnInvalid:          syncer.Policy(cfg.OnInvalid),
-		MaxBatchBytes:      int(cfg.MaxBatchBytes),
-		CatchupCommitBytes: cfg.CatchupCommitBytes,
-		Once:               *once,
-		Logger:             log,
-	})
+
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	s, err := newSyncer(cfg, db, *once, metrics.New(reg), log)
 	if err != nil {
 		return err
 	}
-	log.Info("syncd starting", "version", version, "streams", len(streams), "database", redactURL(cfg.DatabaseURL), "once", *once)
-	err = s.Run(ctx)
+	reg.MustRegister(syncer.NewCollector(s))
+	stopOps, err := startOps(cfg, reg, s, db, log)
 	if err != nil {
+		return err
+	}
+	defer stopOps()
+
+	log.Info("syncd starting", "version", version, "streams", len(s.Status()), "database", redactURL(cfg.DatabaseURL), "once", *once)
+	if err := s.Run(ctx); err != nil {
 		return err
 	}
 	if *once && ctx.Err() != nil {
@@ -50,6 +57,53 @@ func runCommand(ctx context.Context, env *environment, args []string) error {
 	}
 	log.Info("syncd stopped")
 	return nil
+}
+
+func newSyncer(cfg Config, db sink.Sink, once bool, m *metrics.Metrics, log *slog.Logger) (*syncer.Syncer, error) {
+	streams, err := cfg.StreamList()
+	if err != nil {
+		return nil, err
+	}
+	return syncer.New(syncer.Options{
+		Sink:               db,
+		Streams:            streams,
+		Consumer:           cfg.consumerOptions(log),
+		StartOffset:        cfg.StartOffset,
+		OnInvalid:          syncer.Policy(cfg.OnInvalid),
+		OnGone:             syncer.GonePolicy(cfg.OnGone),
+		Types:              cfg.Types,
+		MaxBatchBytes:      int(cfg.MaxBatchBytes),
+		CatchupCommitBytes: cfg.CatchupCommitBytes,
+		Once:               once,
+		Logger:             log,
+		Metrics:            m,
+	})
+}
+
+// startOps serves /metrics, /healthz and /readyz on SYNCD_HTTP_ADDR (unless
+// empty) and returns the function that stops the server.
+func startOps(cfg Config, reg *prometheus.Registry, s *syncer.Syncer, db sink.Sink, log *slog.Logger) (func(), error) {
+	if cfg.HTTPAddr == "" {
+		return func() {}, nil
+	}
+	srv := ops.New(cfg.HTTPAddr, reg, s, db, log.With("component", "ops"))
+	if err := srv.Listen(); err != nil {
+		return nil, fmt.Errorf("SYNCD_HTTP_ADDR=%s: %w", cfg.HTTPAddr, err)
+	}
+	log.Info("ops endpoints listening", "addr", srv.Addr(), "paths", "/metrics /healthz /readyz")
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		if err := srv.Serve(); err != nil {
+			log.Error("ops server stopped", "err", err)
+		}
+	}()
+	return func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		defer cancel()
+		_ = srv.Shutdown(ctx)
+		<-done
+	}, nil
 }
 
 // openSink connects to SYNCD_DATABASE_URL and applies the migrations.

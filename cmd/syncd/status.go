@@ -2,11 +2,17 @@ package main
 
 import (
 	"context"
+	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"strconv"
+	"sync"
 	"text/tabwriter"
 	"time"
+	"unicode/utf8"
 
+	"github.com/syncd-io/syncd/internal/consumer"
 	"github.com/syncd-io/syncd/internal/sink"
 )
 
@@ -15,11 +21,14 @@ type streamStatusJSON struct {
 	Stream        string    `json:"stream"`
 	URL           string    `json:"url"`
 	NextOffset    string    `json:"next_offset"`
+	AtTail        *bool     `json:"at_tail"` // committed offset equals the server's tail (null: unknown)
+	TailError     string    `json:"tail_error,omitempty"`
 	UpToDate      bool      `json:"up_to_date"`
 	Closed        bool      `json:"closed"`
+	Halted        string    `json:"halted,omitempty"`
 	EventsApplied int64     `json:"events_applied"`
 	Rejects       int64     `json:"rejects"`
-	UpdatedAt     time.Time `json:"updated_at"`
+	LastCommit    time.Time `json:"last_commit"`
 }
 
 func statusCommand(ctx context.Context, env *environment, args []string) error {
@@ -29,7 +38,8 @@ func statusCommand(ctx context.Context, env *environment, args []string) error {
 	if err != nil {
 		return err
 	}
-	db, err := openSink(ctx, env, cfg, newLogger(cfg, env.stderr))
+	log := newLogger(cfg, env.stderr)
+	db, err := openSink(ctx, env, cfg, log)
 	if err != nil {
 		return err
 	}
@@ -38,30 +48,66 @@ func statusCommand(ctx context.Context, env *environment, args []string) error {
 	if err != nil {
 		return fmt.Errorf("read checkpoints: %w", err)
 	}
+	out := make([]streamStatusJSON, len(cps))
+	var wg sync.WaitGroup
+	opts := cfg.consumerOptions(log)
+	for i, c := range cps {
+		out[i] = streamStatusJSON{Stream: c.Stream, URL: c.URL, NextOffset: c.NextOffset, UpToDate: c.UpToDate,
+			Closed: c.Closed, Halted: c.Halted, EventsApplied: c.EventsApplied, Rejects: c.Rejects, LastCommit: c.UpdatedAt.UTC()}
+		wg.Go(func() { out[i].AtTail, out[i].TailError = atTail(ctx, opts, c) })
+	}
+	wg.Wait()
 	if *asJSON {
-		return printStatusJSON(env, cps)
+		enc := json.NewEncoder(env.stdout)
+		enc.SetIndent("", "  ")
+		return enc.Encode(map[string]any{"streams": out})
 	}
-	w := tabwriter.NewWriter(env.stdout, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(w, "STREAM\tOFFSET\tUP-TO-DATE\tCLOSED\tEVENTS\tREJECTS\tUPDATED\tURL")
-	for _, c := range cps {
-		fmt.Fprintf(w, "%s\t%s\t%t\t%t\t%d\t%d\t%s\t%s\n", c.Stream, c.NextOffset, c.UpToDate, c.Closed,
-			c.EventsApplied, c.Rejects, c.UpdatedAt.UTC().Format(time.RFC3339), c.URL)
-	}
-	return w.Flush()
+	return printStatus(env, out)
 }
 
-func printStatusJSON(env *environment, cps []sink.Checkpoint) error {
-	out := make([]streamStatusJSON, len(cps))
-	for i, c := range cps {
-		out[i] = streamStatusJSON{c.Stream, c.URL, c.NextOffset, c.UpToDate, c.Closed, c.EventsApplied, c.Rejects, c.UpdatedAt.UTC()}
+// atTail asks the server (HEAD) whether the committed offset is its tail.
+func atTail(ctx context.Context, opts consumer.Options, c sink.Checkpoint) (*bool, string) {
+	if c.URL == "" {
+		return nil, "no URL recorded"
 	}
-	enc := json.NewEncoder(env.stdout)
-	enc.SetIndent("", "  ")
-	return enc.Encode(map[string]any{"streams": out})
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	tail, _, err := consumer.Head(ctx, opts.HTTPClient, c.URL, opts.Header)
+	if err != nil {
+		return nil, err.Error()
+	}
+	eq := tail == c.NextOffset
+	return &eq, ""
+}
+
+func printStatus(env *environment, streams []streamStatusJSON) error {
+	w := tabwriter.NewWriter(env.stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(w, "STREAM\tOFFSET\tAT-TAIL\tUP-TO-DATE\tCLOSED\tEVENTS\tREJECTS\tLAST-COMMIT\tHALTED")
+	for _, s := range streams {
+		tail := "unknown"
+		if s.AtTail != nil {
+			tail = strconv.FormatBool(*s.AtTail)
+		}
+		halted := s.Halted
+		if halted == "" {
+			halted = "-"
+		}
+		fmt.Fprintf(w, "%s\t%s\t%s\t%t\t%t\t%d\t%d\t%s\t%s\n", s.Stream, s.NextOffset, tail, s.UpToDate, s.Closed,
+			s.EventsApplied, s.Rejects, s.LastCommit.Format(time.RFC3339), halted)
+	}
+	if err := w.Flush(); err != nil {
+		return err
+	}
+	for _, s := range streams {
+		if s.TailError != "" {
+			fmt.Fprintf(env.stdout, "%s: tail unknown: %s\n", s.Stream, s.TailError)
+		}
+	}
+	return nil
 }
 
 func resetCommand(ctx context.Context, env *environment, args []string) error {
-	fs := newFlagSet(env, "reset", "STREAM [flags]")
+	fs := newFlagSet(env, "reset", "[flags] STREAM")
 	cfg, rest, err := env.config(fs, args, false)
 	if err != nil {
 		return err
@@ -75,8 +121,101 @@ func resetCommand(ctx context.Context, env *environment, args []string) error {
 	}
 	defer db.Close()
 	if err := db.ResetStream(ctx, rest[0]); err != nil {
-		return fmt.Errorf("reset %s: %w", rest[0], err)
+		if errors.Is(err, sink.ErrNotFound) {
+			return fmt.Errorf("stream %q has no checkpoint in %s (see `syncd status`)", rest[0], redactURL(cfg.DatabaseURL))
+		}
+		return err
 	}
-	fmt.Fprintf(env.stdout, "stream %s reset: its rows and checkpoint are gone; the next run re-reads it from %s\n", rest[0], cfg.StartOffset)
+	fmt.Fprintf(env.stdout, "stream %s reset: its rows, rejects, txids and checkpoint are gone; the next run re-reads it from SYNCD_START_OFFSET (%s)\n", rest[0], cfg.StartOffset)
 	return nil
+}
+
+// rejectJSON is one dead letter in `syncd rejects --json`.
+type rejectJSON struct {
+	ID             int64     `json:"id"`
+	Stream         string    `json:"stream"`
+	ResponseOffset string    `json:"response_offset"`
+	Position       int       `json:"position"`
+	Reason         string    `json:"reason"`
+	Raw            string    `json:"raw,omitempty"`        // when the bytes are UTF-8
+	RawBase64      string    `json:"raw_base64,omitempty"` // otherwise
+	CreatedAt      time.Time `json:"created_at"`
+}
+
+func rejectsCommand(ctx context.Context, env *environment, args []string) error {
+	fs := newFlagSet(env, "rejects", "[--stream S] [--limit N] [--json] [flags]")
+	stream := fs.String("stream", "", "only this stream's rejects (default: every stream)")
+	limit := fs.Int("limit", 100, "at most this many rejects per stream, oldest first")
+	asJSON := fs.Bool("json", false, "print JSON lines with the raw bytes")
+	cfg, _, err := env.config(fs, args, false)
+	if err != nil {
+		return err
+	}
+	db, err := openSink(ctx, env, cfg, newLogger(cfg, env.stderr))
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	rows, err := listRejects(ctx, db, *stream, *limit)
+	if err != nil {
+		return err
+	}
+	if *asJSON {
+		enc := json.NewEncoder(env.stdout)
+		for _, r := range rows {
+			j := rejectJSON{ID: r.ID, Stream: r.Stream, ResponseOffset: r.ResponseOffset, Position: r.Position, Reason: r.Reason, CreatedAt: r.CreatedAt.UTC()}
+			if utf8.Valid(r.Raw) {
+				j.Raw = string(r.Raw)
+			} else {
+				j.RawBase64 = base64.StdEncoding.EncodeToString(r.Raw)
+			}
+			if err := enc.Encode(j); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	w := tabwriter.NewWriter(env.stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(w, "ID\tSTREAM\tRESPONSE-OFFSET\tPOSITION\tREASON\tRAW")
+	for _, r := range rows {
+		fmt.Fprintf(w, "%d\t%s\t%s\t%d\t%s\t%s\n", r.ID, r.Stream, r.ResponseOffset, r.Position, r.Reason, preview(r.Raw))
+	}
+	return w.Flush()
+}
+
+func listRejects(ctx context.Context, db sink.Sink, stream string, limit int) ([]sink.RejectRow, error) {
+	insp, ok := db.(sink.Inspector)
+	if !ok {
+		return nil, errors.New("this database cannot list rejects")
+	}
+	streams := []string{stream}
+	if stream == "" {
+		cps, err := db.Checkpoints(ctx)
+		if err != nil {
+			return nil, err
+		}
+		streams = streams[:0]
+		for _, c := range cps {
+			streams = append(streams, c.Stream)
+		}
+	}
+	var out []sink.RejectRow
+	for _, s := range streams {
+		rows, err := insp.Rejects(ctx, s, limit)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, rows...)
+	}
+	return out, nil
+}
+
+// preview shows the start of a raw message on one line.
+func preview(raw []byte) string {
+	const n = 60
+	s := strconv.Quote(string(raw))
+	if len(s) > n {
+		s = s[:n] + "…"
+	}
+	return s
 }

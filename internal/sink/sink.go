@@ -24,6 +24,9 @@ type Checkpoint struct {
 	EventsApplied int64
 	Rejects       int64
 	UpdatedAt     time.Time
+	// Halted says why the stream stopped ("" while it runs); the next
+	// commit clears it.
+	Halted string
 }
 
 // Commit describes the checkpoint written by Tx.Commit.
@@ -62,6 +65,9 @@ type Sink interface {
 	// ResetStream removes the stream's rows from every entity table and its
 	// checkpoint, in one transaction, so the next run re-reads it from the start.
 	ResetStream(ctx context.Context, stream string) error
+
+	// SetHalted records why the stream stopped, for `syncd status`.
+	SetHalted(ctx context.Context, stream, reason string) error
 
 	// Ping checks that the database answers.
 	Ping(ctx context.Context) error

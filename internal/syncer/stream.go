@@ -7,9 +7,11 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/syncd-io/syncd/internal/consumer"
+	"github.com/syncd-io/syncd/internal/metrics"
 	"github.com/syncd-io/syncd/internal/sink"
 	"github.com/syncd-io/syncd/internal/state"
 )
@@ -48,12 +50,14 @@ func (e *dbError) Unwrap() error { return e.err }
 type StreamStatus struct {
 	Name       string
 	URL        string
-	Offset     string // last committed offset
-	UpToDate   bool   // the last commit was at an up-to-date boundary
-	Closed     bool   // the stream reached EOF
-	Ready      bool   // committed up to date (or reached EOF) since start
-	Halted     string // why the stream stopped, if it did
-	LastCommit time.Time
+	Offset     string    // last committed offset
+	UpToDate   bool      // the last commit was at an up-to-date boundary
+	Closed     bool      // the stream reached EOF
+	Ready      bool      // committed up to date (or reached EOF) since start
+	Halted     string    // why the stream stopped, if it did
+	LastCommit time.Time // the last commit at an up-to-date boundary or EOF
+	// Uncommitted counts change events read but not yet committed.
+	Uncommitted int64
 }
 
 // streamLoop is one stream's reader handler and transaction owner.
@@ -72,18 +76,41 @@ type streamLoop struct {
 	txEvents        int64
 	txRejects       int64
 	readSinceCommit int64
+	txCounts        map[state.Operation]int
+	txUpserts       int
+	txDeletes       int
+	progress        progress
+	metrics         *metrics.Stream
+	allowed         map[string]bool // nil: every type
+	uncommitted     atomic.Int64    // change events read but not committed
+	sseConnected    bool            // an SSE connection was opened before (for reconnect counts)
+	gone            goneState       // 404 waits and a 410 resync under way
 
-	mu     sync.Mutex
-	snap   StreamStatus
+	mu   sync.Mutex
+	snap StreamStatus
 }
 
 func newStreamLoop(st Stream, opts *Options) *streamLoop {
+	types := st.Types
+	if len(types) == 0 {
+		types = opts.Types
+	}
+	var allowed map[string]bool
+	if len(types) > 0 {
+		allowed = make(map[string]bool, len(types))
+		for _, t := range types {
+			allowed[t] = true
+		}
+	}
 	return &streamLoop{
-		stream: st,
-		opts:   opts,
-		log:    opts.Logger.With("stream", st.Name),
-		batch:  state.NewBatch(),
-		snap:   StreamStatus{Name: st.Name, URL: st.URL},
+		allowed:  allowed,
+		stream:   st,
+		opts:     opts,
+		log:      opts.Logger.With("stream", st.Name),
+		batch:    state.NewBatch(),
+		metrics:  opts.Metrics.Stream(st.Name),
+		txCounts: map[state.Operation]int{},
+		snap:     StreamStatus{Name: st.Name, URL: st.URL},
 	}
 }
 
@@ -110,6 +137,11 @@ func (l *streamLoop) run(ctx context.Context) error {
 			}
 			continue
 		default:
+			if err = l.readFailed(ctx, err); err == nil {
+				continue
+			} else if ctx.Err() != nil {
+				return ctx.Err()
+			}
 			l.setHalted(err.Error())
 			return err
 		}
@@ -125,14 +157,42 @@ func (l *streamLoop) follow(ctx context.Context) error {
 		return &dbError{fmt.Errorf("load checkpoint of %s: %w", l.stream.Name, err)}
 	}
 	l.committed = cp
-	l.pos = consumer.Position{Offset: cp.NextOffset}
+	l.pos = l.restartPosition()
 	l.setCommitted(cp, false)
 	if cp.Closed {
 		l.log.Info("stream already reached its end", "offset", cp.NextOffset)
 		return nil
 	}
 	l.log.Info("following stream", "url", l.stream.URL, "offset", cp.NextOffset)
-	return consumer.Follow(ctx, l.stream.URL, l, l.opts.Consumer)
+	l.progress.start(time.Now())
+	return consumer.Follow(ctx, l.stream.URL, l, l.consumerOptions())
+}
+
+// consumerOptions is the shared reader configuration plus this stream's
+// metric hooks.
+func (l *streamLoop) consumerOptions() consumer.Options {
+	o := l.opts.Consumer
+	base := o.OnRequest
+	o.OnRequest = func(mode string, status int) {
+		l.metrics.Request(mode, status)
+		if mode == "sse" && status == 200 {
+			if l.sseConnected {
+				l.metrics.Reconnect()
+			}
+			l.sseConnected = true
+		}
+		if base != nil {
+			base(mode, status)
+		}
+	}
+	baseRetry := o.OnRetry
+	o.OnRetry = func(attempt int, delay time.Duration, err error) {
+		l.metrics.Retry()
+		if baseRetry != nil {
+			baseRetry(attempt, delay, err)
+		}
+	}
+	return o
 }
 
 // Position implements consumer.Handler.
@@ -155,17 +215,34 @@ func (l *streamLoop) Message(m consumer.Message) error {
 	}
 	switch ev.Kind {
 	case state.KindChange:
+		if l.allowed != nil && !l.allowed[ev.Change.Type] {
+			return l.reject(m, fmt.Sprintf("type %q is not in the stream's allowed types", ev.Change.Type))
+		}
 		l.batch.AddChange(ev.Change, l.resp.NextOffset)
 	case state.KindControl:
 		if ev.Control == state.Reset {
 			l.batch.AddReset()
 		}
 	default:
-		if l.opts.OnInvalid == Halt {
-			return &HaltError{Stream: l.stream.Name, URL: l.stream.URL, Offset: l.resp.Offset, Position: m.Position, Reason: ev.Reason}
-		}
-		l.log.Warn("invalid message sent to syncd_rejects", "offset", l.resp.Offset, "position", m.Position, "reason", ev.Reason)
-		l.batch.AddReject(state.Reject{Raw: m.Raw, ResponseOffset: l.resp.Offset, Position: m.Position, Reason: ev.Reason})
+		return l.reject(m, ev.Reason)
+	}
+	return l.afterMessage(m)
+}
+
+// reject applies SYNCD_ON_INVALID to an invalid message.
+func (l *streamLoop) reject(m consumer.Message, reason string) error {
+	if l.opts.OnInvalid == Halt {
+		return &HaltError{Stream: l.stream.Name, URL: l.stream.URL, Offset: l.resp.Offset, Position: m.Position, Reason: reason}
+	}
+	l.log.Warn("invalid message sent to syncd_rejects", "offset", l.resp.Offset, "position", m.Position, "reason", reason)
+	l.batch.AddReject(state.Reject{Raw: m.Raw, ResponseOffset: l.resp.Offset, Position: m.Position, Reason: reason})
+	return l.afterMessage(m)
+}
+
+// afterMessage reports progress and bounds the batch's memory.
+func (l *streamLoop) afterMessage(m consumer.Message) error {
+	if !l.pos.UpToDate {
+		l.progress.message(l.log, m.Size)
 	}
 	if l.batch.Size() > l.opts.MaxBatchBytes {
 		return l.flush()
@@ -178,7 +255,9 @@ func (l *streamLoop) Message(m consumer.Message) error {
 func (l *streamLoop) End(r consumer.Response) error {
 	l.pos = consumer.Position{Offset: r.NextOffset, Cursor: r.Cursor, UpToDate: r.UpToDate}
 	l.readSinceCommit += r.Bytes
-	catchup := l.opts.CatchupCommitBytes > 0 && l.readSinceCommit >= l.opts.CatchupCommitBytes
+	l.metrics.Read(r.Bytes)
+	l.uncommitted.Store(l.txEvents + int64(l.batch.Events()))
+	catchup := l.opts.CatchupCommitBytes > 0 && l.readSinceCommit >= l.opts.CatchupCommitBytes && !l.gone.resync
 	if !r.UpToDate && !r.Closed && !catchup {
 		return nil
 	}
@@ -196,7 +275,7 @@ func (l *streamLoop) End(r consumer.Response) error {
 func (l *streamLoop) Abort(err error) {
 	l.log.Warn("response broke; discarding uncommitted work", "offset", l.resp.Offset, "err", err)
 	l.rollback()
-	l.pos = consumer.Position{Offset: l.committed.NextOffset}
+	l.pos = l.restartPosition()
 }
 
 // begin opens the stream's transaction if none is open.
@@ -228,6 +307,16 @@ func (l *streamLoop) flush() error {
 	}
 	l.txEvents += int64(l.batch.Events())
 	l.txRejects += int64(len(l.batch.Rejects()))
+	for op, n := range l.batch.Counts() {
+		l.txCounts[op] += n
+	}
+	for _, op := range l.batch.Ops() {
+		if op.Delete {
+			l.txDeletes++
+		} else {
+			l.txUpserts++
+		}
+	}
 	l.batch.Clear()
 	return nil
 }
@@ -255,13 +344,23 @@ func (l *streamLoop) commit(r consumer.Response) error {
 		l.rollback()
 		return &dbError{fmt.Errorf("commit %s at %s: %w", l.stream.Name, r.NextOffset, err)}
 	}
+	elapsed := time.Since(start)
 	l.log.Debug("committed", "offset", r.NextOffset, "up_to_date", r.UpToDate, "closed", r.Closed,
-		"events", commit.Events, "rejects", commit.Rejects, "duration", time.Since(start))
+		"events", commit.Events, "rejects", commit.Rejects, "duration", elapsed)
+	counts := make(map[string]int, len(l.txCounts))
+	for op, n := range l.txCounts {
+		counts[op.String()] = n
+	}
+	l.metrics.Commit(elapsed.Seconds(), counts, int(commit.Rejects), l.txUpserts, l.txDeletes)
+	if r.UpToDate && l.progress.events > 0 {
+		l.progress.done(l.log)
+	}
 	c.NextOffset, c.UpToDate, c.Closed = r.NextOffset, r.UpToDate, r.Closed
 	c.EventsApplied += commit.Events
 	c.Rejects += commit.Rejects
 	l.committed = c
-	l.txEvents, l.txRejects, l.readSinceCommit = 0, 0, 0
+	l.gone.resync = false
+	l.resetTxCounters()
 	l.setCommitted(c, r.UpToDate || r.Closed)
 	if r.Closed {
 		l.log.Info("stream closed by its writer; stopping at its end", "offset", r.NextOffset)
@@ -278,7 +377,15 @@ func (l *streamLoop) rollback() {
 		l.tx = nil
 	}
 	l.batch.Clear()
+	l.resetTxCounters()
+}
+
+// resetTxCounters forgets what the open (now ended) transaction counted.
+func (l *streamLoop) resetTxCounters() {
 	l.txEvents, l.txRejects, l.readSinceCommit = 0, 0, 0
+	l.txUpserts, l.txDeletes = 0, 0
+	clear(l.txCounts)
+	l.uncommitted.Store(0)
 }
 
 func (l *streamLoop) setCommitted(c sink.Checkpoint, boundary bool) {
@@ -291,16 +398,25 @@ func (l *streamLoop) setCommitted(c sink.Checkpoint, boundary bool) {
 	}
 }
 
+// setHalted records why the stream stopped, in memory for /readyz and in
+// the checkpoint row for `syncd status`.
 func (l *streamLoop) setHalted(reason string) {
 	l.mu.Lock()
-	defer l.mu.Unlock()
 	l.snap.Halted = reason
+	l.mu.Unlock()
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(l.ctx), 5*time.Second)
+	defer cancel()
+	if err := l.opts.Sink.SetHalted(ctx, l.stream.Name, reason); err != nil {
+		l.log.Warn("cannot record the halt in the checkpoint", "err", err)
+	}
 }
 
 func (l *streamLoop) status() StreamStatus {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	return l.snap
+	st := l.snap
+	st.Uncommitted = l.uncommitted.Load()
+	return st
 }
 
 // backoff is a capped exponential delay with full jitter for database retries.

@@ -12,6 +12,7 @@ import (
 	"sync"
 
 	"github.com/syncd-io/syncd/internal/consumer"
+	"github.com/syncd-io/syncd/internal/metrics"
 	"github.com/syncd-io/syncd/internal/sink"
 )
 
@@ -28,6 +29,9 @@ const (
 type Stream struct {
 	Name string
 	URL  string
+	// Types, when not empty, is the stream's allowlist of entity types; a
+	// change of another type is a reject. It overrides Options.Types.
+	Types []string
 }
 
 // Options configure a Syncer.
@@ -39,6 +43,11 @@ type Options struct {
 	// StartOffset is where a stream without a checkpoint starts: "-1" or "now".
 	StartOffset string
 	OnInvalid   Policy
+	// OnGone is what a 410 Gone does to a stream; empty means GoneHalt.
+	OnGone GonePolicy
+	// Types, when not empty, is the allowlist of entity types of every stream
+	// without its own.
+	Types []string
 	// MaxBatchBytes bounds the pending coalesced operations held in memory;
 	// past it they are written into the still-open transaction.
 	MaxBatchBytes int
@@ -48,6 +57,8 @@ type Options struct {
 	// Once stops each stream at its first up-to-date commit (or EOF).
 	Once   bool
 	Logger *slog.Logger
+	// Metrics records what the loops do; nil records nothing.
+	Metrics *metrics.Metrics
 }
 
 // Syncer runs the stream loops.
@@ -105,10 +116,17 @@ func (s *Syncer) Run(ctx context.Context) error {
 		})
 	}
 	wg.Wait()
+	err := errors.Join(errs...)
+	if err != nil && !s.opts.Once && ctx.Err() == nil {
+		// Stay up so /readyz and the logs keep reporting the stopped streams
+		// instead of a restart loop hiding them.
+		s.log.Error("some streams stopped; waiting for shutdown", "err", err)
+		<-ctx.Done()
+	}
 	if ctx.Err() != nil && !s.opts.Once {
 		return nil
 	}
-	return errors.Join(errs...)
+	return err
 }
 
 // Status returns a snapshot of every stream's state in this process.

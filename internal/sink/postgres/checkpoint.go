@@ -51,8 +51,16 @@ func (s *Sink) Checkpoints(ctx context.Context) ([]sink.Checkpoint, error) {
 // scanCheckpoint reads a row of checkpointColumns.
 func scanCheckpoint(row pgx.Row) (sink.Checkpoint, error) {
 	var c sink.Checkpoint
-	err := row.Scan(&c.Stream, &c.URL, &c.NextOffset, &c.UpToDate, &c.Closed, &c.EventsApplied, &c.Rejects, &c.UpdatedAt)
+	err := row.Scan(&c.Stream, &c.URL, &c.NextOffset, &c.UpToDate, &c.Closed, &c.EventsApplied, &c.Rejects, &c.UpdatedAt, &c.Halted)
 	return c, err
+}
+
+// SetHalted records why the stream stopped.
+func (s *Sink) SetHalted(ctx context.Context, stream, reason string) error {
+	if _, err := s.pool.Exec(ctx, s.q.haltCP, stream, reason); err != nil {
+		return fmt.Errorf("record halt of %s: %w", stream, err)
+	}
+	return nil
 }
 
 // ResetStream removes the stream's rows from every entity table, its rejects,

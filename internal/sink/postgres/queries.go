@@ -13,6 +13,7 @@ type queries struct {
 	listCP        string
 	lockCP        string
 	deleteCP      string
+	haltCP        string
 	tableNames    string
 	insertRejects string
 	deleteRejects string
@@ -27,7 +28,7 @@ type queries struct {
 
 // checkpointColumns is the column list every checkpoint query selects, in
 // the order scanCheckpoint reads.
-const checkpointColumns = `stream, url, next_offset, up_to_date, closed, events_applied, rejects, updated_at`
+const checkpointColumns = `stream, url, next_offset, up_to_date, closed, events_applied, rejects, updated_at, halted`
 
 func newQueries(schema string) queries {
 	t := func(name string) string { return quoteIdent(schema) + "." + quoteIdent(name) }
@@ -38,7 +39,7 @@ func newQueries(schema string) queries {
 		// row locked until commit so a second writer waits, then fails to match.
 		guard: fmt.Sprintf(`UPDATE %s SET updated_at = now() WHERE stream = $1 AND next_offset = $2`, cp),
 		commit: fmt.Sprintf(`UPDATE %s SET next_offset = $2, up_to_date = $3, closed = $4,
-			events_applied = events_applied + $5, rejects = rejects + $6, updated_at = clock_timestamp()
+			events_applied = events_applied + $5, rejects = rejects + $6, updated_at = clock_timestamp(), halted = ''
 			WHERE stream = $1`, cp),
 		createCP: fmt.Sprintf(`INSERT INTO %s (stream, url, next_offset) VALUES ($1, $2, $3)
 			ON CONFLICT (stream) DO NOTHING`, cp),
@@ -47,6 +48,7 @@ func newQueries(schema string) queries {
 		listCP:   fmt.Sprintf(`SELECT %s FROM %s ORDER BY stream`, checkpointColumns, cp),
 		lockCP:   fmt.Sprintf(`SELECT true FROM %s WHERE stream = $1 FOR UPDATE`, cp),
 		deleteCP: fmt.Sprintf(`DELETE FROM %s WHERE stream = $1`, cp),
+		haltCP:   fmt.Sprintf(`UPDATE %s SET halted = $2 WHERE stream = $1`, cp),
 
 		tableNames: fmt.Sprintf(`SELECT table_name FROM %s ORDER BY table_name`, types),
 		insertRejects: fmt.Sprintf(`INSERT INTO %s (stream, response_offset, position, raw, reason)

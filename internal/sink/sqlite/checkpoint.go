@@ -11,7 +11,7 @@ import (
 )
 
 const (
-	checkpointColumns = `stream, url, next_offset, up_to_date, closed, events_applied, rejects, updated_at`
+	checkpointColumns = `stream, url, next_offset, up_to_date, closed, events_applied, rejects, updated_at, halted`
 	getCheckpoint     = `SELECT ` + checkpointColumns + ` FROM syncd_checkpoints WHERE stream = ?`
 )
 
@@ -41,6 +41,18 @@ func (s *Sink) Checkpoint(ctx context.Context, stream, url, startOffset string) 
 	return cp, nil
 }
 
+// SetHalted records why the stream stopped.
+func (s *Sink) SetHalted(ctx context.Context, stream, reason string) error {
+	err := s.withWriteTx(ctx, func(conn *sql.Conn) error {
+		_, err := conn.ExecContext(ctx, `UPDATE syncd_checkpoints SET halted = ? WHERE stream = ?`, reason, stream)
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("record halt of %s: %w", stream, err)
+	}
+	return nil
+}
+
 // Checkpoints lists every stream's checkpoint, ordered by stream.
 func (s *Sink) Checkpoints(ctx context.Context) ([]sink.Checkpoint, error) {
 	rows, err := s.db.QueryContext(ctx, `SELECT `+checkpointColumns+` FROM syncd_checkpoints ORDER BY stream`)
@@ -66,7 +78,7 @@ func (s *Sink) Checkpoints(ctx context.Context) ([]sink.Checkpoint, error) {
 func scanCheckpoint(row interface{ Scan(...any) error }) (sink.Checkpoint, error) {
 	var c sink.Checkpoint
 	var updated string
-	err := row.Scan(&c.Stream, &c.URL, &c.NextOffset, &c.UpToDate, &c.Closed, &c.EventsApplied, &c.Rejects, &updated)
+	err := row.Scan(&c.Stream, &c.URL, &c.NextOffset, &c.UpToDate, &c.Closed, &c.EventsApplied, &c.Rejects, &updated, &c.Halted)
 	if err != nil {
 		return c, err
 	}

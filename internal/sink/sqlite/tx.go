@@ -229,7 +229,7 @@ func (t *tx) clearStage(ctx context.Context) {
 func (t *tx) apply(ctx context.Context, c sink.Commit, created map[string]*table) error {
 	ts := now()
 	res, err := t.conn.ExecContext(ctx, `UPDATE syncd_checkpoints SET next_offset = ?, up_to_date = ?, closed = ?,
-		events_applied = events_applied + ?, rejects = rejects + ?, updated_at = ?
+		events_applied = events_applied + ?, rejects = rejects + ?, updated_at = ?, halted = ''
 		WHERE stream = ? AND next_offset = ?`,
 		c.NextOffset, c.UpToDate, c.Closed, c.Events, c.Rejects, ts, t.stream, t.expect)
 	if err != nil {

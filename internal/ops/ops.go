@@ -1,0 +1,121 @@
+// Package ops serves syncd's operations endpoints on the ops port: Prometheus
+// /metrics, /healthz (the process is live) and /readyz (the database answers
+// and every stream has committed an up-to-date boundary, or reached its end,
+// since start, and none is halted).
+package ops
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"log/slog"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/syncd-io/syncd/internal/syncer"
+)
+
+// StatusSource reports the streams of this process.
+type StatusSource interface {
+	Status() []syncer.StreamStatus
+}
+
+// Pinger checks that the database answers.
+type Pinger interface {
+	Ping(ctx context.Context) error
+}
+
+// Server is the ops HTTP server.
+type Server struct {
+	srv      *http.Server
+	streams  StatusSource
+	db       Pinger
+	log      *slog.Logger
+	listener net.Listener
+}
+
+// New builds the server; gather serves /metrics (a registry passed in).
+func New(addr string, gather prometheus.Gatherer, streams StatusSource, db Pinger, log *slog.Logger) *Server {
+	s := &Server{streams: streams, db: db, log: log}
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", promhttp.HandlerFor(gather, promhttp.HandlerOpts{ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}))
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
+		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+	})
+	mux.HandleFunc("GET /readyz", s.readyz)
+	s.srv = &http.Server{Addr: addr, Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	return s
+}
+
+// Handler returns the server's routes, for tests.
+func (s *Server) Handler() http.Handler { return s.srv.Handler }
+
+// Listen binds the address, so a taken port fails startup instead of later.
+func (s *Server) Listen() error {
+	ln, err := net.Listen("tcp", s.srv.Addr)
+	if err != nil {
+		return err
+	}
+	s.listener = ln
+	return nil
+}
+
+// Addr returns the bound address (after Listen).
+func (s *Server) Addr() string { return s.listener.Addr().String() }
+
+// Serve serves until Shutdown.
+func (s *Server) Serve() error {
+	err := s.srv.Serve(s.listener)
+	if errors.Is(err, http.ErrServerClosed) {
+		return nil
+	}
+	return err
+}
+
+// Shutdown stops the server, waiting for in-flight requests until ctx ends.
+func (s *Server) Shutdown(ctx context.Context) error { return s.srv.Shutdown(ctx) }
+
+// readiness is the body of /readyz.
+type readiness struct {
+	Ready    bool              `json:"ready"`
+	Database string            `json:"database"`
+	Streams  []streamReadiness `json:"streams"`
+}
+
+type streamReadiness struct {
+	Stream   string `json:"stream"`
+	Ready    bool   `json:"ready"`
+	UpToDate bool   `json:"up_to_date"`
+	Closed   bool   `json:"closed"`
+	Halted   string `json:"halted,omitempty"`
+	Offset   string `json:"offset"`
+}
+
+func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
+	ctx, cancel := context.WithTimeout(r.Context(), 3*time.Second)
+	defer cancel()
+	body := readiness{Ready: true, Database: "ok"}
+	if err := s.db.Ping(ctx); err != nil {
+		body.Ready, body.Database = false, "unreachable: "+err.Error()
+	}
+	for _, st := range s.streams.Status() {
+		ok := st.Ready && st.Halted == ""
+		body.Ready = body.Ready && ok
+		body.Streams = append(body.Streams, streamReadiness{st.Name, ok, st.UpToDate, st.Closed, st.Halted, st.Offset})
+	}
+	code := http.StatusOK
+	if !body.Ready {
+		code = http.StatusServiceUnavailable
+	}
+	writeJSON(w, code, body)
+}
+
+func writeJSON(w http.ResponseWriter, code int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(code)
+	_ = json.NewEncoder(w).Encode(v)
+}
