@@ -5,6 +5,7 @@ VERSION   ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo de
 LDFLAGS   := -s -w -X main.version=$(VERSION)
 DSSERVER  := tools/dsserver
 STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
+IMAGE     ?= syncd:$(VERSION)
 
 .PHONY: help build deps test test-short lint bench fuzz demo compose-up image clean
 
@@ -38,6 +39,14 @@ fuzz: ## fuzz the State Protocol decoder and the SSE parser for 30 s each
 
 demo: deps build ## start the reference server, append a chat stream, sync it into SQLite and show the rows
 	$(GO) run ./cmd/syncd-demo -syncd $(BIN)
+
+image: ## build the container image $(IMAGE) (needs Docker with BuildKit)
+	docker build --build-arg VERSION=$(VERSION) -t $(IMAGE) .
+
+compose-up: ## start the local stack: reference server, Postgres, syncd, demo producer
+	docker compose up --build -d
+	@echo "rows: docker compose exec postgres psql -U postgres -c 'select key, value, txid from syncd.message order by synced_at desc limit 10'"
+	@echo "stop: docker compose down -v"
 
 clean: ## remove build outputs
 	rm -rf bin syncd.db syncd.db-wal syncd.db-shm
