@@ -20,6 +20,20 @@ type Inspector interface {
 
 	// Rejects returns up to limit of the stream's rejects, oldest first.
 	Rejects(ctx context.Context, stream string, limit int) ([]RejectRow, error)
+
+	// Describe lists the named entity table's columns and indexes.
+	Describe(ctx context.Context, table string) (TableDescription, error)
+
+	// ColumnValues returns the named columns of every row of an entity
+	// table, ordered by stream and key, keyed by column name, as the
+	// driver scans them (nil for NULL).
+	ColumnValues(ctx context.Context, table string, columns []string) ([]map[string]any, error)
+}
+
+// TableDescription is what Describe shows of an entity table.
+type TableDescription struct {
+	Columns []string // in table order
+	Indexes []string // sorted
 }
 
 // TypeTable is a row of syncd_types.

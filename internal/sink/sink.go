@@ -69,6 +69,25 @@ type Sink interface {
 	// SetHalted records why the stream stopped, for `syncd status`.
 	SetHalted(ctx context.Context, stream, reason string) error
 
+	// Configure applies the per-type mappings (the SYNCD_CONFIG file): each
+	// mapped type's table is registered and created if missing, and its key
+	// scope, generated columns and indexes are brought in line with the
+	// mapping (ALTER TABLE in place, each change logged; rows already there
+	// get their columns computed by the database, nothing is re-read). It is
+	// idempotent; call it after Migrate and before the first Begin. A mapping
+	// the database cannot apply is an error naming the type and column, and
+	// nothing is changed.
+	Configure(ctx context.Context, m Mapping) error
+
+	// LookupTxID returns the rows of syncd_txids holding txid (one per
+	// stream that committed it), most recent first; none when it is not
+	// (or no longer) recorded.
+	LookupTxID(ctx context.Context, txid string) ([]TxIDRow, error)
+
+	// PruneTxIDs deletes the rows of syncd_txids committed before cutoff and
+	// returns how many it deleted.
+	PruneTxIDs(ctx context.Context, cutoff time.Time) (int64, error)
+
 	// Ping checks that the database answers.
 	Ping(ctx context.Context) error
 
@@ -83,6 +102,8 @@ type Tx interface {
 	// Write applies the batch inside the transaction without committing:
 	// the reset first (removing every row whose stream column is this stream),
 	// then upserts and deletes in (type, key) order, then rejects and txids.
+	// In a table of key scope stream, rows are identified by (stream, key): a
+	// delete removes only this stream's row of the key.
 	// Entity tables for new types are created and registered in syncd_types as
 	// needed. The batch is left untouched; the caller clears it.
 	Write(ctx context.Context, b *Batch) error

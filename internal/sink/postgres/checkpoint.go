@@ -105,7 +105,7 @@ func (s *Sink) resetRows(ctx context.Context, tx pgx.Tx, stream string) ([]strin
 	}
 	var touched []string
 	for _, name := range names {
-		tag, err := tx.Exec(ctx, s.newTable(name).reset, stream)
+		tag, err := tx.Exec(ctx, s.newTable(name, "").reset, stream)
 		if err != nil {
 			return nil, fmt.Errorf("reset table %s: %w", name, err)
 		}

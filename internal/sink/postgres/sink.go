@@ -31,8 +31,9 @@ type Sink struct {
 	q      queries
 	logger *slog.Logger
 
-	mu    sync.RWMutex
-	types map[string]*table // entity type → its table, once registered and created
+	mu      sync.RWMutex
+	types   map[string]*table // entity type → its table, once registered and created
+	mapping sink.Mapping      // set by Configure
 }
 
 var _ sink.Sink = (*Sink)(nil)

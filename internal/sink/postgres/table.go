@@ -16,22 +16,33 @@ import (
 type table struct {
 	name   string // unquoted, as recorded in syncd_types
 	ident  string // quoted and schema-qualified
+	scope  sink.KeyScope
 	upsert string // from arrays, for small batches
 	move   string // from the COPY staging table, for large ones
-	delete string
+	delete string // args: keys, and the stream in key scope stream
 	reset  string
+	nulls  *nullCounter // nil unless mapped columns may fail to convert
 }
 
-// upsertSet is the ON CONFLICT clause of both upserts.
-const upsertSet = `ON CONFLICT (key) DO UPDATE SET value = excluded.value, stream = excluded.stream,
+// upsertSet is the ON CONFLICT clause of both upserts, with the conflict
+// target (the primary key) left to fill in.
+const upsertSet = `ON CONFLICT (%s) DO UPDATE SET value = excluded.value, stream = excluded.stream,
 	txid = excluded.txid, event_time = excluded.event_time,
 	synced_offset = excluded.synced_offset, synced_at = excluded.synced_at`
 
-func (s *Sink) newTable(name string) *table {
+// newTable builds the statements of an entity table whose primary key is
+// (key), or (stream, key) in key scope stream.
+func (s *Sink) newTable(name string, scope sink.KeyScope) *table {
 	ident := pgx.Identifier{s.schema, name}.Sanitize()
+	pk, deleteWhere, deleteJoin := "key", "key = ANY($1::text[])", "t.key = d.key"
+	if scope == sink.ScopeStream {
+		pk, deleteWhere, deleteJoin = "stream, key", "stream = $2 AND key = ANY($1::text[])", "t.stream = $2 AND t.key = d.key"
+	}
+	upsertSet := fmt.Sprintf(upsertSet, pk)
 	return &table{
 		name:  name,
 		ident: ident,
+		scope: scope,
 		// Rows go in in array order, which is key order: concurrent writers
 		// of a shared table lock keys in the same order.
 		upsert: fmt.Sprintf(`INSERT INTO %s AS t (key, value, stream, txid, event_time, synced_offset, synced_at)
@@ -48,8 +59,8 @@ func (s *Sink) newTable(name string) *table {
 		// The rows are locked in key order (bytewise, as the batch sorts
 		// them) before they are deleted.
 		delete: fmt.Sprintf(`DELETE FROM %[1]s AS t USING (
-				SELECT key FROM %[1]s WHERE key = ANY($1::text[]) ORDER BY key COLLATE "C" FOR UPDATE
-			) AS d WHERE t.key = d.key`, ident),
+				SELECT key FROM %[1]s WHERE %[2]s ORDER BY key COLLATE "C" FOR UPDATE
+			) AS d WHERE %[3]s`, ident, deleteWhere, deleteJoin),
 		reset: fmt.Sprintf(`DELETE FROM %s WHERE stream = $1`, ident),
 	}
 }
@@ -60,16 +71,21 @@ func (s *Sink) newTable(name string) *table {
 func createTable(t *table) string {
 	sum := sha256.Sum256([]byte(t.name))
 	index := quoteIdent("syncd_stream_" + hex.EncodeToString(sum[:8]))
+	pk := "key"
+	if t.scope == sink.ScopeStream {
+		pk = "stream, key"
+	}
 	return fmt.Sprintf(`CREATE TABLE IF NOT EXISTS %s (
-			key           text        PRIMARY KEY,
+			key           text        NOT NULL,
 			value         jsonb       NOT NULL,
 			stream        text        NOT NULL,
 			txid          text,
 			event_time    timestamptz,
 			synced_offset text        NOT NULL,
-			synced_at     timestamptz NOT NULL
+			synced_at     timestamptz NOT NULL,
+			PRIMARY KEY (%s)
 		);
-		CREATE INDEX IF NOT EXISTS %s ON %s (stream)`, t.ident, index, t.ident)
+		CREATE INDEX IF NOT EXISTS %s ON %s (stream)`, t.ident, pk, index, t.ident)
 }
 
 // table returns the entity table of typ, registering and creating it first
@@ -103,7 +119,11 @@ func (s *Sink) registerType(ctx context.Context, typ string) (*table, error) {
 		if err != nil {
 			return err
 		}
-		t = s.newTable(name)
+		scope, err := s.registeredScope(ctx, tx, typ)
+		if err != nil {
+			return err
+		}
+		t = s.newTable(name, scope)
 		if !created {
 			var exists bool
 			if err := tx.QueryRow(ctx, `SELECT to_regclass($1) IS NOT NULL`, t.ident).Scan(&exists); err != nil || exists {

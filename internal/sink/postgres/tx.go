@@ -28,6 +28,7 @@ type tx struct {
 	touched  map[string]struct{} // entity tables written, for the notification
 	txids    []string            // distinct txids written, inserted at Commit
 	txidSeen map[string]struct{}
+	nulls    map[nullKey]int // conversion NULLs written, reported after Commit
 }
 
 var _ sink.Tx = (*tx)(nil)
@@ -143,8 +144,11 @@ func (t *tx) writeType(ctx context.Context, ops []state.Op) error {
 	if err := t.upsert(ctx, tbl, &up); err != nil {
 		return fmt.Errorf("upsert into %s: %w", tbl.name, err)
 	}
+	if err := t.countNulls(ctx, tbl, up.keys); err != nil {
+		return fmt.Errorf("count conversion NULLs in %s: %w", tbl.name, err)
+	}
 	if len(deletes) > 0 {
-		if _, err := t.tx.Exec(ctx, tbl.delete, deletes); err != nil {
+		if _, err := t.tx.Exec(ctx, tbl.delete, tbl.deleteArgs(deletes, t.stream)...); err != nil {
 			return fmt.Errorf("delete from %s: %w", tbl.name, err)
 		}
 	}
@@ -282,7 +286,11 @@ func (t *tx) commit(ctx context.Context, c sink.Commit) error {
 		return fmt.Errorf("notify: %w", err)
 	}
 	t.done = true
-	return t.tx.Commit(ctx)
+	if err := t.tx.Commit(ctx); err != nil {
+		return err
+	}
+	t.reportNulls()
+	return nil
 }
 
 // Rollback discards the transaction; it is a no-op once the transaction has

@@ -58,7 +58,7 @@ func Run(t *testing.T, open Opener) {
 		t.Parallel()
 		testMigrate(t, open)
 	})
-	for _, tt := range tests {
+	for _, tt := range append(tests, mappingTests...) {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
 			tt.fn(t, Open(t, open))

@@ -45,8 +45,9 @@ type Sink struct {
 
 	writeMu sync.Mutex // held by whoever holds the write lock in this process
 
-	mu    sync.RWMutex
-	types map[string]*table // entity type → its table, once committed
+	mu      sync.RWMutex
+	types   map[string]*table // entity type → its table, once committed
+	mapping sink.Mapping      // set by Configure
 }
 
 var _ sink.Sink = (*Sink)(nil)

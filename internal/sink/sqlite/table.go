@@ -14,42 +14,73 @@ import (
 // table is an entity table with the statements that move staged rows into it.
 type table struct {
 	name   string // unquoted, as recorded in syncd_types
-	upsert string // args: stream, synced_at, type
-	delete string // args: type
+	scope  sink.KeyScope
+	upsert string       // args: stream, synced_at, type
+	delete string       // args: see deleteArgs
+	nulls  *nullCounter // nil unless mapped columns may fail to convert
 }
 
-func newTable(name string) *table {
+// newTable builds the statements of an entity table whose primary key is
+// (key), or (stream, key) in key scope stream.
+func newTable(name string, scope sink.KeyScope) *table {
 	ident := "main." + quoteIdent(name)
+	pk, deleteWhere := "key", ""
+	if scope == sink.ScopeStream {
+		pk, deleteWhere = "stream, key", "stream = ? AND "
+	}
 	return &table{
-		name: name,
+		name:  name,
+		scope: scope,
 		// WHERE is required before ON CONFLICT in INSERT … SELECT (SQLite's
 		// parsing rule); rows go in key order.
 		upsert: fmt.Sprintf(`INSERT INTO %s (key, value, stream, txid, event_time, synced_offset, synced_at)
 			SELECT key, value, ?, txid, event_time, synced_offset, ? FROM temp.syncd_stage
 			WHERE type = ? AND NOT del ORDER BY key
-			ON CONFLICT (key) DO UPDATE SET value = excluded.value, stream = excluded.stream,
+			ON CONFLICT (%s) DO UPDATE SET value = excluded.value, stream = excluded.stream,
 				txid = excluded.txid, event_time = excluded.event_time,
-				synced_offset = excluded.synced_offset, synced_at = excluded.synced_at`, ident),
-		delete: fmt.Sprintf(`DELETE FROM %s WHERE key IN (SELECT key FROM temp.syncd_stage WHERE type = ? AND del)`, ident),
+				synced_offset = excluded.synced_offset, synced_at = excluded.synced_at`, ident, pk),
+		delete: fmt.Sprintf(`DELETE FROM %s WHERE %skey IN (SELECT key FROM temp.syncd_stage WHERE type = ? AND del)`, ident, deleteWhere),
 	}
+}
+
+// deleteArgs are the arguments of t.delete.
+func (t *table) deleteArgs(stream, typ string) []any {
+	if t.scope == sink.ScopeStream {
+		return []any{stream, typ}
+	}
+	return []any{typ}
 }
 
 // createTable returns the DDL of an entity table and its stream index, named
 // syncd_stream_ + a hash of the table name (entity tables never take syncd_
 // names).
-func createTable(name string) string {
-	sum := sha256.Sum256([]byte(name))
-	index := quoteIdent("syncd_stream_" + hex.EncodeToString(sum[:8]))
+func createTable(name string, scope sink.KeyScope) string {
+	return tableDDL(name, scope) + fmt.Sprintf(`;
+		CREATE INDEX IF NOT EXISTS main.%s ON %s (stream)`, quoteIdent(streamIndex(name)), quoteIdent(name))
+}
+
+// streamIndex is the name of an entity table's index on stream.
+func streamIndex(table string) string {
+	sum := sha256.Sum256([]byte(table))
+	return "syncd_stream_" + hex.EncodeToString(sum[:8])
+}
+
+// tableDDL creates an entity table without its index.
+func tableDDL(name string, scope sink.KeyScope) string {
+	pk := "key"
+	if scope == sink.ScopeStream {
+		pk = "stream, key"
+	}
 	return fmt.Sprintf(`CREATE TABLE IF NOT EXISTS main.%[1]s (
-			key           TEXT NOT NULL PRIMARY KEY,
+			key           TEXT NOT NULL,
 			value         TEXT NOT NULL,
 			stream        TEXT NOT NULL,
 			txid          TEXT,
 			event_time    TEXT,
 			synced_offset TEXT NOT NULL,
-			synced_at     TEXT NOT NULL
-		);
-		CREATE INDEX IF NOT EXISTS main.%[2]s ON %[1]s (stream)`, quoteIdent(name), index)
+			synced_at     TEXT NOT NULL,
+			PRIMARY KEY (%[2]s)
+		)`, quoteIdent(name), pk)
 }
 
 // cached returns the committed table of typ, or nil.
@@ -73,14 +104,14 @@ func (s *Sink) remember(tables map[string]*table) {
 // DDL rides in the data transaction and commits or rolls back with it.
 // created says the table is new in this transaction (not yet cacheable).
 func resolveTable(ctx context.Context, conn *sql.Conn, typ string) (t *table, created bool, err error) {
-	var name string
-	err = conn.QueryRowContext(ctx, `SELECT table_name FROM syncd_types WHERE type = ?`, typ).Scan(&name)
+	var name, scope string
+	err = conn.QueryRowContext(ctx, `SELECT table_name, key_scope FROM syncd_types WHERE type = ?`, typ).Scan(&name, &scope)
 	switch {
 	case err == nil:
-		if _, err := conn.ExecContext(ctx, createTable(name)); err != nil { // a no-op unless dropped by hand
+		if _, err := conn.ExecContext(ctx, createTable(name, sink.KeyScope(scope))); err != nil { // a no-op unless dropped by hand
 			return nil, false, fmt.Errorf("create table %s: %w", name, err)
 		}
-		return newTable(name), false, nil
+		return newTable(name, sink.KeyScope(scope)), false, nil
 	case !errors.Is(err, sql.ErrNoRows):
 		return nil, false, fmt.Errorf("look up type %q: %w", typ, err)
 	}
@@ -97,10 +128,10 @@ func resolveTable(ctx context.Context, conn *sql.Conn, typ string) (t *table, cr
 		if _, err := conn.ExecContext(ctx, `INSERT INTO syncd_types (type, table_name) VALUES (?, ?)`, typ, cand); err != nil {
 			return nil, false, fmt.Errorf("register type %q: %w", typ, err)
 		}
-		if _, err := conn.ExecContext(ctx, createTable(cand)); err != nil {
+		if _, err := conn.ExecContext(ctx, createTable(cand, sink.ScopeGlobal)); err != nil {
 			return nil, false, fmt.Errorf("create table %s: %w", cand, err)
 		}
-		return newTable(cand), true, nil
+		return newTable(cand, sink.ScopeGlobal), true, nil
 	}
 	return nil, false, fmt.Errorf("table for type %q: every candidate table name is taken", typ)
 }

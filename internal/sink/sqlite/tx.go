@@ -49,9 +49,10 @@ type tx struct {
 	stream string
 	expect string
 	conn   *sql.Conn
-	reset  bool  // a reset was staged: Commit deletes the stream's rows first
-	done   bool  // committed or rolled back
-	failed error // the error that made the transaction unusable
+	reset  bool            // a reset was staged: Commit deletes the stream's rows first
+	done   bool            // committed or rolled back
+	failed error           // the error that made the transaction unusable
+	nulls  map[nullKey]int // conversion NULLs written, reported after Commit
 }
 
 var _ sink.Tx = (*tx)(nil)
@@ -210,6 +211,7 @@ func (t *tx) Commit(ctx context.Context, c sink.Commit) error {
 	t.s.remember(created)
 	t.done = true
 	t.clearStage(ctx)
+	t.reportNulls()
 	return nil
 }
 
@@ -280,7 +282,10 @@ func (t *tx) applyRows(ctx context.Context, ts string, created map[string]*table
 		if _, err := t.conn.ExecContext(ctx, tbl.upsert, t.stream, ts, typ); err != nil {
 			return fmt.Errorf("upsert into %s: %w", tbl.name, err)
 		}
-		if _, err := t.conn.ExecContext(ctx, tbl.delete, typ); err != nil {
+		if err := t.countNulls(ctx, tbl, typ); err != nil {
+			return fmt.Errorf("count conversion NULLs in %s: %w", tbl.name, err)
+		}
+		if _, err := t.conn.ExecContext(ctx, tbl.delete, tbl.deleteArgs(t.stream, typ)...); err != nil {
 			return fmt.Errorf("delete from %s: %w", tbl.name, err)
 		}
 	}
