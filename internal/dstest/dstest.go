@@ -321,7 +321,7 @@ func (s *Server) do(ctx context.Context, method, url string, body []byte, hdr ma
 	for k, v := range hdr {
 		req.Header.Set(k, v)
 	}
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := writeClient.Do(req)
 	if err != nil {
 		return nil, fmt.Errorf("%s %s: %w", method, url, err)
 	}
@@ -334,6 +334,12 @@ func (s *Server) do(ctx context.Context, method, url string, body []byte, hdr ma
 	}
 	return nil, fmt.Errorf("%s %s: %s: %s", method, url, resp.Status, bytes.TrimSpace(msg))
 }
+
+// writeClient opens a fresh connection per request. The reference server
+// closes idle keep-alive connections after 5 s; a POST sent on one at that
+// moment fails with "connection reset" and, not being idempotent, is not
+// retried by Go, which would make tests flaky.
+var writeClient = &http.Client{Transport: &http.Transport{DisableKeepAlives: true}}
 
 func toJSON(m any) ([]byte, error) {
 	switch v := m.(type) {
