@@ -37,6 +37,7 @@ type File struct {
 	Path    string
 	Streams []Stream
 	Types   []sink.TypeMapping // ordered by type
+	Schemas map[string]Schema  // by type: the types with a schema file (see schema.go)
 }
 
 // Stream is one item of the file's streams list.
@@ -71,9 +72,10 @@ type streamSpec struct {
 }
 
 type typeSpec struct {
-	Table    string                `yaml:"table"`
-	KeyScope string                `yaml:"key_scope"`
-	Columns  map[string]columnSpec `yaml:"columns"`
+	Table    string      `yaml:"table"`
+	KeyScope string      `yaml:"key_scope"`
+	Columns  columnsSpec `yaml:"columns"`
+	Schema   string      `yaml:"schema"`
 }
 
 type columnSpec struct {
@@ -160,6 +162,9 @@ func Parse(path string, data []byte) (*File, error) {
 	}
 	for _, typ := range slices.Sorted(maps.Keys(spec.Types)) {
 		tm, err := spec.Types[typ].mapping(typ, l)
+		if err == nil {
+			tm, err = f.addSchema(spec.Types[typ], tm)
+		}
 		if err != nil {
 			errs = append(errs, fmt.Errorf("SYNCD_CONFIG file %s: types.%s (line %d): %w", path, quoteKey(typ), l.typeLines[typ], err))
 			continue
@@ -199,12 +204,12 @@ func (s streamSpec) validate() (Stream, error) {
 
 func (t typeSpec) mapping(typ string, l layout) (sink.TypeMapping, error) {
 	tm := sink.TypeMapping{Type: typ, Table: t.Table, KeyScope: sink.KeyScope(t.KeyScope)}
-	names := l.columns[typ]
-	if len(names) != len(t.Columns) { // unreachable unless the layout failed to parse
-		names = slices.Sorted(maps.Keys(t.Columns))
+	names := slices.DeleteFunc(slices.Clone(l.columns[typ]), isFromSchemaKey)
+	if len(names) != len(t.Columns.ByName) { // unreachable unless the layout failed to parse
+		names = slices.Sorted(maps.Keys(t.Columns.ByName))
 	}
 	for _, name := range names {
-		c := t.Columns[name]
+		c := t.Columns.ByName[name]
 		tm.Columns = append(tm.Columns, sink.Column{Name: name, Path: c.Path, Type: sink.ColumnType(c.Type), Index: c.Index})
 	}
 	err := tm.Validate()
