@@ -218,6 +218,9 @@ func (l *streamLoop) Message(m consumer.Message) error {
 		if l.allowed != nil && !l.allowed[ev.Change.Type] {
 			return l.reject(m, fmt.Sprintf("type %q is not in the stream's allowed types", ev.Change.Type))
 		}
+		if reason := l.validate(ev.Change); reason != "" {
+			return l.reject(m, reason)
+		}
 		l.batch.AddChange(ev.Change, l.resp.NextOffset)
 	case state.KindControl:
 		if ev.Control == state.Reset {

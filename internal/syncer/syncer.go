@@ -59,6 +59,11 @@ type Options struct {
 	Logger *slog.Logger
 	// Metrics records what the loops do; nil records nothing.
 	Metrics *metrics.Metrics
+	// Validate, when set, checks the value of every insert, update and
+	// upsert before it enters a batch; a non-empty reason makes the message
+	// a reject, handled by the stream's on_invalid. Called concurrently by
+	// the streams' loops.
+	Validate func(typ string, value []byte) (reason string)
 }
 
 // Syncer runs the stream loops.
