@@ -112,7 +112,7 @@ func (f *File) addSchema(t typeSpec, tm sink.TypeMapping) (sink.TypeMapping, err
 	if !filepath.IsAbs(path) {
 		path = filepath.Join(filepath.Dir(f.Path), path)
 	}
-	v, err := schema.Compile(path)
+	v, err := schema.CompileNamed(path, t.Schema)
 	if err != nil {
 		return tm, err
 	}

@@ -23,6 +23,7 @@ const maxErrors = 3
 // Validator is one compiled schema file.
 type Validator struct {
 	path   string
+	name   string // how reasons name the file
 	schema *jsonschema.Schema
 }
 
@@ -31,6 +32,13 @@ type Validator struct {
 // that does not compile under its draft. Relative $refs resolve from the
 // file's folder.
 func Compile(path string) (*Validator, error) {
+	return CompileNamed(path, path)
+}
+
+// CompileNamed is Compile with the name that reject reasons give the file,
+// e.g. the path as written in the config file rather than the resolved one
+// (reasons are bounded; a long temporary folder would crowd out the errors).
+func CompileNamed(path, name string) (*Validator, error) {
 	abs, err := filepath.Abs(path)
 	if err != nil {
 		return nil, fmt.Errorf("schema %s: %w", path, err)
@@ -53,7 +61,7 @@ func Compile(path string) (*Validator, error) {
 	if err != nil {
 		return nil, fmt.Errorf("schema %s does not compile: %s", path, oneLine(err.Error()))
 	}
-	return &Validator{path: path, schema: sch}, nil
+	return &Validator{path: path, name: name, schema: sch}, nil
 }
 
 // Path is the file the validator was compiled from, as given to Compile.
@@ -67,7 +75,7 @@ func (v *Validator) Path() string { return v.path }
 func (v *Validator) Validate(value []byte) string {
 	doc, err := jsonschema.UnmarshalJSON(bytes.NewReader(value))
 	if err != nil {
-		return bound("schema " + v.path + ": value is not JSON: " + err.Error())
+		return bound("schema " + v.name + ": value is not JSON: " + err.Error())
 	}
 	err = v.schema.Validate(doc)
 	if err == nil {
@@ -75,7 +83,7 @@ func (v *Validator) Validate(value []byte) string {
 	}
 	var ve *jsonschema.ValidationError
 	if !errors.As(err, &ve) {
-		return bound("schema " + v.path + ": " + oneLine(err.Error()))
+		return bound("schema " + v.name + ": " + oneLine(err.Error()))
 	}
 	return v.reason(ve)
 }
@@ -98,7 +106,7 @@ func (v *Validator) reason(ve *jsonschema.ValidationError) string {
 	}
 	walk(ve)
 	var b strings.Builder
-	b.WriteString("schema " + v.path + ": ")
+	b.WriteString("schema " + v.name + ": ")
 	for i, e := range leaves {
 		if i == maxErrors {
 			fmt.Fprintf(&b, "; and %d more", len(leaves)-i)
