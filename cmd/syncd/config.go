@@ -16,6 +16,7 @@ import (
 	"github.com/caarlos0/env/v11"
 
 	"github.com/syncd-io/syncd/internal/consumer"
+	"github.com/syncd-io/syncd/internal/discovery"
 	"github.com/syncd-io/syncd/internal/syncer"
 )
 
@@ -43,6 +44,9 @@ type Config struct {
 	ShutdownTimeout    time.Duration `env:"SYNCD_SHUTDOWN_TIMEOUT" envDefault:"10s" help:"how long shutdown may take before syncd exits anyway"`
 	LogLevel           string        `env:"SYNCD_LOG_LEVEL" envDefault:"info" help:"debug, info, warn or error"`
 	LogFormat          string        `env:"SYNCD_LOG_FORMAT" envDefault:"json" help:"json or text"`
+	Leases             string        `env:"SYNCD_LEASES" envDefault:"off" help:"on: share the streams with other replicas on the same Postgres through leases; off: run every stream here"`
+	LeaseTTL           time.Duration `env:"SYNCD_LEASE_TTL" envDefault:"15s" help:"lease lifetime with SYNCD_LEASES=on (renewed every TTL/3; a crashed replica's streams move after it)"`
+	ReplicaID          string        `env:"SYNCD_REPLICA_ID" help:"this replica's lease owner id (default hostname-pid-random)"`
 }
 
 // defaultHTTPAddr is where the ops endpoints listen unless SYNCD_HTTP_ADDR is set.
@@ -134,7 +138,7 @@ func (c Config) validate(needStreams bool) error {
 	bad := func(name, value, accepted string) {
 		errs = append(errs, fmt.Errorf("%s=%q is not valid: accepted values are %s", name, value, accepted))
 	}
-	if _, err := c.StreamList(); err != nil && (needStreams || strings.TrimSpace(c.Streams) != "") {
+	if _, err := c.runStreams(); err != nil && (needStreams || strings.TrimSpace(c.Streams) != "") {
 		errs = append(errs, err)
 	}
 	if _, _, err := parseDatabaseURL(c.DatabaseURL); err != nil {
@@ -179,6 +183,7 @@ func (c Config) validate(needStreams bool) error {
 		}
 	}
 	errs = append(errs, c.validateTransport()...)
+	errs = append(errs, c.validateScale()...)
 	if c.HTTPAddr != "" {
 		if _, _, err := net.SplitHostPort(c.HTTPAddr); err != nil {
 			bad("SYNCD_HTTP_ADDR", c.HTTPAddr, "host:port or :port, or empty to disable")
@@ -202,7 +207,7 @@ func (c Config) StreamList() ([]StreamSpec, error) {
 	seen := map[string]bool{}
 	for item := range strings.SplitSeq(c.Streams, ",") {
 		item = strings.TrimSpace(item)
-		if item == "" {
+		if item == "" || discovery.IsGlob(item) { // globs: see Globs
 			continue
 		}
 		spec, err := parseStream(item)

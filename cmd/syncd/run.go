@@ -29,19 +29,29 @@ func runCommand(ctx context.Context, env *environment, args []string) error {
 	if env.onShutdown != nil {
 		env.onShutdown(ctx, cfg.ShutdownTimeout, log)
 	}
+	unlock, err := lockSQLite(cfg)
+	if err != nil {
+		return err
+	}
+	defer unlock()
 	db, err := openSink(ctx, env, cfg, log)
 	if err != nil {
 		return err
 	}
 	defer db.Close()
+	fl, err := newFleet(cfg, db, *once, log)
+	if err != nil {
+		return err
+	}
 
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	s, err := newSyncer(cfg, db, *once, metrics.New(reg), log)
+	s, err := newSyncer(cfg, db, *once, metrics.New(reg), log, fl.source())
 	if err != nil {
 		return err
 	}
 	reg.MustRegister(syncer.NewCollector(s))
+	fl.register(reg)
 	stopOps, err := startOps(cfg, reg, s, db, log)
 	if err != nil {
 		return err
@@ -59,8 +69,8 @@ func runCommand(ctx context.Context, env *environment, args []string) error {
 	return nil
 }
 
-func newSyncer(cfg Config, db sink.Sink, once bool, m *metrics.Metrics, log *slog.Logger) (*syncer.Syncer, error) {
-	streams, err := cfg.StreamList()
+func newSyncer(cfg Config, db sink.Sink, once bool, m *metrics.Metrics, log *slog.Logger, src syncer.Source) (*syncer.Syncer, error) {
+	streams, err := cfg.runStreams()
 	if err != nil {
 		return nil, err
 	}
@@ -75,6 +85,7 @@ func newSyncer(cfg Config, db sink.Sink, once bool, m *metrics.Metrics, log *slo
 		MaxBatchBytes:      int(cfg.MaxBatchBytes),
 		CatchupCommitBytes: cfg.CatchupCommitBytes,
 		Once:               once,
+		Source:             src,
 		Logger:             log,
 		Metrics:            m,
 	})

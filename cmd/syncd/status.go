@@ -18,17 +18,19 @@ import (
 
 // streamStatusJSON is one stream in `syncd status --json`.
 type streamStatusJSON struct {
-	Stream        string    `json:"stream"`
-	URL           string    `json:"url"`
-	NextOffset    string    `json:"next_offset"`
-	AtTail        *bool     `json:"at_tail"` // committed offset equals the server's tail (null: unknown)
-	TailError     string    `json:"tail_error,omitempty"`
-	UpToDate      bool      `json:"up_to_date"`
-	Closed        bool      `json:"closed"`
-	Halted        string    `json:"halted,omitempty"`
-	EventsApplied int64     `json:"events_applied"`
-	Rejects       int64     `json:"rejects"`
-	LastCommit    time.Time `json:"last_commit"`
+	Stream        string     `json:"stream"`
+	URL           string     `json:"url"`
+	NextOffset    string     `json:"next_offset"`
+	AtTail        *bool      `json:"at_tail"` // committed offset equals the server's tail (null: unknown)
+	TailError     string     `json:"tail_error,omitempty"`
+	UpToDate      bool       `json:"up_to_date"`
+	Closed        bool       `json:"closed"`
+	Halted        string     `json:"halted,omitempty"`
+	EventsApplied int64      `json:"events_applied"`
+	Rejects       int64      `json:"rejects"`
+	LastCommit    time.Time  `json:"last_commit"`
+	Owner         string     `json:"owner,omitempty"`         // replica holding the stream's lease (SYNCD_LEASES=on)
+	LeaseExpires  *time.Time `json:"lease_expires,omitempty"` // when that lease expires unless renewed
 }
 
 func statusCommand(ctx context.Context, env *environment, args []string) error {
@@ -57,6 +59,9 @@ func statusCommand(ctx context.Context, env *environment, args []string) error {
 		wg.Go(func() { out[i].AtTail, out[i].TailError = atTail(ctx, opts, c) })
 	}
 	wg.Wait()
+	if err := addLeases(ctx, db, out); err != nil {
+		return err
+	}
 	if *asJSON {
 		enc := json.NewEncoder(env.stdout)
 		enc.SetIndent("", "  ")
@@ -82,7 +87,7 @@ func atTail(ctx context.Context, opts consumer.Options, c sink.Checkpoint) (*boo
 
 func printStatus(env *environment, streams []streamStatusJSON) error {
 	w := tabwriter.NewWriter(env.stdout, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(w, "STREAM\tOFFSET\tAT-TAIL\tUP-TO-DATE\tCLOSED\tEVENTS\tREJECTS\tLAST-COMMIT\tHALTED")
+	fmt.Fprintln(w, "STREAM\tOFFSET\tAT-TAIL\tUP-TO-DATE\tCLOSED\tEVENTS\tREJECTS\tLAST-COMMIT\tOWNER\tLEASE-EXPIRES\tHALTED")
 	for _, s := range streams {
 		tail := "unknown"
 		if s.AtTail != nil {
@@ -92,8 +97,12 @@ func printStatus(env *environment, streams []streamStatusJSON) error {
 		if halted == "" {
 			halted = "-"
 		}
-		fmt.Fprintf(w, "%s\t%s\t%s\t%t\t%t\t%d\t%d\t%s\t%s\n", s.Stream, s.NextOffset, tail, s.UpToDate, s.Closed,
-			s.EventsApplied, s.Rejects, s.LastCommit.Format(time.RFC3339), halted)
+		owner, expires := "-", "-"
+		if s.Owner != "" {
+			owner, expires = s.Owner, s.LeaseExpires.Format(time.RFC3339)
+		}
+		fmt.Fprintf(w, "%s\t%s\t%s\t%t\t%t\t%d\t%d\t%s\t%s\t%s\t%s\n", s.Stream, s.NextOffset, tail, s.UpToDate, s.Closed,
+			s.EventsApplied, s.Rejects, s.LastCommit.Format(time.RFC3339), owner, expires, halted)
 	}
 	if err := w.Flush(); err != nil {
 		return err

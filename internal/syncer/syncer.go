@@ -55,7 +55,10 @@ type Options struct {
 	// boundary after that many bytes were read since the last commit.
 	CatchupCommitBytes int64
 	// Once stops each stream at its first up-to-date commit (or EOF).
-	Once   bool
+	Once bool
+	// Source, when set, decides at run time which streams run (discovery,
+	// leases); Streams may then be empty and Once is not supported.
+	Source Source
 	Logger *slog.Logger
 	// Metrics records what the loops do; nil records nothing.
 	Metrics *metrics.Metrics
@@ -71,6 +74,7 @@ type Syncer struct {
 	opts    Options
 	log     *slog.Logger
 	streams []*streamLoop
+	dyn     dynamic // loops started by Options.Source
 }
 
 // New checks the options and prepares one loop per stream.
@@ -78,7 +82,7 @@ func New(opts Options) (*Syncer, error) {
 	if opts.Sink == nil {
 		return nil, errors.New("syncer: no sink")
 	}
-	if len(opts.Streams) == 0 {
+	if len(opts.Streams) == 0 && opts.Source == nil {
 		return nil, errors.New("syncer: no streams")
 	}
 	if opts.Logger == nil {
@@ -110,6 +114,9 @@ func New(opts Options) (*Syncer, error) {
 // up-to-date commit. A stream that fails does not stop the others. Run returns
 // the failures of all streams joined, or nil; a cancelled ctx is not a failure.
 func (s *Syncer) Run(ctx context.Context) error {
+	if s.opts.Source != nil {
+		return s.runDynamic(ctx)
+	}
 	var wg sync.WaitGroup
 	errs := make([]error, len(s.streams))
 	for i, l := range s.streams {
@@ -140,5 +147,5 @@ func (s *Syncer) Status() []StreamStatus {
 	for i, l := range s.streams {
 		out[i] = l.status()
 	}
-	return out
+	return append(out, s.dynamicStatus()...)
 }
