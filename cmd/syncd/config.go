@@ -24,7 +24,7 @@ import (
 // command-line flags that override it). Every field's env tag is part of the
 // public contract documented in the README.
 type Config struct {
-	Streams            string        `env:"SYNCD_STREAMS" help:"comma-separated streams: URL or name=URL (required)"`
+	Streams            string        `env:"SYNCD_STREAMS" help:"comma-separated streams: URL or name=URL (required); may be empty when the SYNCD_CONFIG file lists streams"`
 	DatabaseURL        string        `env:"SYNCD_DATABASE_URL" envDefault:"sqlite:syncd.db" help:"postgres://… or sqlite:PATH"`
 	Schema             string        `env:"SYNCD_SCHEMA" envDefault:"syncd" help:"Postgres schema for every syncd table"`
 	Live               string        `env:"SYNCD_LIVE" envDefault:"sse" help:"live tailing mode: sse or long-poll"`
@@ -47,6 +47,12 @@ type Config struct {
 	Leases             string        `env:"SYNCD_LEASES" envDefault:"off" help:"on: share the streams with other replicas on the same Postgres through leases; off: run every stream here"`
 	LeaseTTL           time.Duration `env:"SYNCD_LEASE_TTL" envDefault:"15s" help:"lease lifetime with SYNCD_LEASES=on (renewed every TTL/3; a crashed replica's streams move after it)"`
 	ReplicaID          string        `env:"SYNCD_REPLICA_ID" help:"this replica's lease owner id (default hostname-pid-random)"`
+	ConfigFile         string        `env:"SYNCD_CONFIG" help:"YAML file of per-stream settings and per-type tables (names, key scope, typed columns, indexes)"`
+	TxIDRetention      time.Duration `env:"SYNCD_TXID_RETENTION" envDefault:"24h" help:"how long syncd_txids keeps a committed txid (0: forever)"`
+
+	// explicit holds the variables given in the environment or as flags
+	// (not defaults): they win over the SYNCD_CONFIG file. Set by loadConfig.
+	explicit map[string]bool
 }
 
 // defaultHTTPAddr is where the ops endpoints listen unless SYNCD_HTTP_ADDR is set.
@@ -82,6 +88,10 @@ func loadConfig(environ []string, fs *flag.FlagSet, args []string, needStreams b
 	if _, set := vars["SYNCD_HTTP_ADDR"]; !set {
 		cfg.HTTPAddr = defaultHTTPAddr
 	}
+	cfg.explicit = map[string]bool{}
+	for name, v := range vars {
+		cfg.explicit[name] = v != ""
+	}
 	if err := cfg.validate(needStreams); err != nil {
 		return Config{}, nil, err
 	}
@@ -96,6 +106,9 @@ func registerConfigFlags(fs *flag.FlagSet) map[string]string {
 	for i := range t.NumField() {
 		f := t.Field(i)
 		name := f.Tag.Get("env")
+		if name == "" {
+			continue
+		}
 		flagName := strings.ReplaceAll(strings.ToLower(strings.TrimPrefix(name, "SYNCD_")), "_", "-")
 		usage := f.Tag.Get("help") + " (" + name
 		if d := f.Tag.Get("envDefault"); d != "" {
@@ -138,8 +151,13 @@ func (c Config) validate(needStreams bool) error {
 	bad := func(name, value, accepted string) {
 		errs = append(errs, fmt.Errorf("%s=%q is not valid: accepted values are %s", name, value, accepted))
 	}
-	if _, err := c.runStreams(); err != nil && (needStreams || strings.TrimSpace(c.Streams) != "") {
+	if _, err := c.configFile(); err != nil {
 		errs = append(errs, err)
+	} else if _, err := c.runStreams(); err != nil && (needStreams || strings.TrimSpace(c.Streams) != "") {
+		errs = append(errs, err)
+	}
+	if c.TxIDRetention < 0 {
+		bad("SYNCD_TXID_RETENTION", c.TxIDRetention.String(), "a duration such as 24h, or 0 to keep txids forever")
 	}
 	if _, _, err := parseDatabaseURL(c.DatabaseURL); err != nil {
 		errs = append(errs, err)
@@ -198,11 +216,8 @@ func (c Config) validate(needStreams bool) error {
 	return errors.Join(errs...)
 }
 
-// StreamList parses SYNCD_STREAMS.
-func (c Config) StreamList() ([]StreamSpec, error) {
-	if strings.TrimSpace(c.Streams) == "" {
-		return nil, errors.New("SYNCD_STREAMS is required: a comma-separated list of stream URLs, each optionally prefixed with name= (e.g. chat=http://localhost:4437/v1/stream/chat)")
-	}
+// envStreams parses SYNCD_STREAMS (none when it is empty).
+func (c Config) envStreams() ([]StreamSpec, error) {
 	var out []StreamSpec
 	seen := map[string]bool{}
 	for item := range strings.SplitSeq(c.Streams, ",") {

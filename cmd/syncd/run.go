@@ -46,17 +46,22 @@ func runCommand(ctx context.Context, env *environment, args []string) error {
 
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	s, err := newSyncer(cfg, db, *once, metrics.New(reg), log, fl.source())
+	if err := configureSink(ctx, db, cfg, metrics.NewColumnNulls(reg)); err != nil {
+		return err
+	}
+	hub := ops.NewTxIDHub()
+	s, err := newSyncer(cfg, ops.NotifyCommits(db, hub), *once, metrics.New(reg), log, fl.source())
 	if err != nil {
 		return err
 	}
 	reg.MustRegister(syncer.NewCollector(s))
 	fl.register(reg)
-	stopOps, err := startOps(cfg, reg, s, db, log)
+	stopOps, err := startOps(cfg, reg, s, db, hub, log)
 	if err != nil {
 		return err
 	}
 	defer stopOps()
+	defer pruneTxIDs(ctx, db, cfg.TxIDRetention, log)()
 
 	log.Info("syncd starting", "version", version, "streams", len(s.Status()), "database", redactURL(cfg.DatabaseURL), "once", *once)
 	if err := s.Run(ctx); err != nil {
@@ -93,15 +98,16 @@ func newSyncer(cfg Config, db sink.Sink, once bool, m *metrics.Metrics, log *slo
 
 // startOps serves /metrics, /healthz and /readyz on SYNCD_HTTP_ADDR (unless
 // empty) and returns the function that stops the server.
-func startOps(cfg Config, reg *prometheus.Registry, s *syncer.Syncer, db sink.Sink, log *slog.Logger) (func(), error) {
+func startOps(cfg Config, reg *prometheus.Registry, s *syncer.Syncer, db sink.Sink, hub *ops.TxIDHub, log *slog.Logger) (func(), error) {
 	if cfg.HTTPAddr == "" {
 		return func() {}, nil
 	}
 	srv := ops.New(cfg.HTTPAddr, reg, s, db, log.With("component", "ops"))
+	srv.ServeTxIDs(db, hub)
 	if err := srv.Listen(); err != nil {
 		return nil, fmt.Errorf("SYNCD_HTTP_ADDR=%s: %w", cfg.HTTPAddr, err)
 	}
-	log.Info("ops endpoints listening", "addr", srv.Addr(), "paths", "/metrics /healthz /readyz")
+	log.Info("ops endpoints listening", "addr", srv.Addr(), "paths", "/metrics /healthz /readyz /v1/txid/{txid}")
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
@@ -156,6 +162,9 @@ func migrateCommand(ctx context.Context, env *environment, args []string) error 
 		return err
 	}
 	defer db.Close()
+	if err := configureSink(ctx, db, cfg, nil); err != nil {
+		return err
+	}
 	fmt.Fprintf(env.stdout, "migrations applied to %s\n", redactURL(cfg.DatabaseURL))
 	return nil
 }

@@ -232,9 +232,13 @@ func (l *streamLoop) Message(m consumer.Message) error {
 	return l.afterMessage(m)
 }
 
-// reject applies SYNCD_ON_INVALID to an invalid message.
+// reject applies the stream's on_invalid (or SYNCD_ON_INVALID) to an invalid message.
 func (l *streamLoop) reject(m consumer.Message, reason string) error {
-	if l.opts.OnInvalid == Halt {
+	policy := l.stream.OnInvalid
+	if policy == "" {
+		policy = l.opts.OnInvalid
+	}
+	if policy == Halt {
 		return &HaltError{Stream: l.stream.Name, URL: l.stream.URL, Offset: l.resp.Offset, Position: m.Position, Reason: reason}
 	}
 	l.log.Warn("invalid message sent to syncd_rejects", "offset", l.resp.Offset, "position", m.Position, "reason", reason)

@@ -32,6 +32,9 @@ type Stream struct {
 	// Types, when not empty, is the stream's allowlist of entity types; a
 	// change of another type is a reject. It overrides Options.Types.
 	Types []string
+	// OnInvalid, when set, is the stream's own bad-input policy; it
+	// overrides Options.OnInvalid.
+	OnInvalid Policy
 }
 
 // Options configure a Syncer.
