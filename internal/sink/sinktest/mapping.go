@@ -21,6 +21,7 @@ var mappingTests = []struct {
 	fn   func(t *testing.T, s Sink)
 }{
 	{"MappedColumns", testMappedColumns},
+	{"MappedColumnsLargeBatch", testMappedColumnsLargeBatch},
 	{"KeyScopeStream", testKeyScopeStream},
 	{"ColumnEvolution", testColumnEvolution},
 	{"ExplicitTable", testExplicitTable},
@@ -211,6 +212,33 @@ func testMappedColumns(t *testing.T, s Sink) {
 	}
 	if c := counts.get(); !maps.Equal(c, wantCounts) {
 		t.Errorf("conversion NULLs after a rollback = %v, want %v", c, wantCounts)
+	}
+}
+
+// testMappedColumnsLargeBatch: a batch large enough for the dialects' bulk
+// paths (Postgres COPY) computes and counts mapped columns the same way, in
+// key scope stream too.
+func testMappedColumnsLargeBatch(t *testing.T, s Sink) {
+	var counts nullCounts
+	cols := []sink.Column{{Name: "n", Path: "n", Type: sink.BigInt, Index: true}}
+	configure(t, s, sink.Mapping{Types: []sink.TypeMapping{{Type: "big", KeyScope: sink.ScopeStream, Columns: cols}}, ConversionNulls: counts.add})
+	checkpoint(t, s, "s")
+	const n = 2500
+	var changes []change
+	for i := range n {
+		v := fmt.Sprintf(`{"n":%d}`, i)
+		if i%10 == 0 {
+			v = `{"n":"not a number"}`
+		}
+		changes = append(changes, upsert("big", fmt.Sprintf("k%05d", i), v))
+	}
+	commit(t, s, "s", "-1", "1", batch(changes...))
+	got := columnValues(t, s, "big", cols)
+	if len(got) != n || got["k00001"]["n"] != "1" || got["k00010"]["n"] != "NULL" || got["k02499"]["n"] != "2499" {
+		t.Fatalf("%d rows; k00001=%v k00010=%v k02499=%v", len(got), got["k00001"], got["k00010"], got["k02499"])
+	}
+	if c := counts.get(); c["big.n"] != n/10 {
+		t.Fatalf("conversion NULLs = %v, want big.n: %d", c, n/10)
 	}
 }
 
