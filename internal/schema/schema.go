@@ -73,7 +73,7 @@ func (v *Validator) Path() string { return v.path }
 //
 //	schema schemas/message.json: at /sentAt: 'yesterday' is not valid date-time; at '': missing property 'author'
 func (v *Validator) Validate(value []byte) string {
-	doc, err := jsonschema.UnmarshalJSON(bytes.NewReader(value))
+	doc, err := parseValue(value)
 	if err != nil {
 		return bound("schema " + v.name + ": value is not JSON: " + err.Error())
 	}
