@@ -34,3 +34,21 @@ func LockRunner(path string) (release func(), err error) {
 	_, _ = fmt.Fprintf(f, "%d\n", os.Getpid())
 	return func() { _ = f.Close() }, nil
 }
+
+// lockMigrations serializes migrations of the same file across processes
+// (goose has no locker for SQLite): two processes starting together would
+// otherwise both read version 0 and the second would fail on "table already
+// exists". The lock is a blocking flock on PATH.migrate.lock, dropped by the
+// kernel if the process dies.
+func lockMigrations(path string) (release func(), err error) {
+	lockPath := path + ".migrate.lock"
+	f, err := os.OpenFile(lockPath, os.O_RDWR|os.O_CREATE, 0o644)
+	if err != nil {
+		return nil, fmt.Errorf("open migration lock %s: %w", lockPath, err)
+	}
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("lock %s: %w", lockPath, err)
+	}
+	return func() { _ = f.Close() }, nil
+}

@@ -11,10 +11,15 @@ import (
 
 // Migrate applies the embedded migrations. Within a process it waits for
 // the writer mutex; another process migrating the same file at once waits
-// on SQLite's write lock through busy_timeout.
+// on a lock file next to the database (see lockMigrations).
 func (s *Sink) Migrate(ctx context.Context) error {
 	s.writeMu.Lock()
 	defer s.writeMu.Unlock()
+	release, err := lockMigrations(s.path)
+	if err != nil {
+		return fmt.Errorf("migrate sqlite: %w", err)
+	}
+	defer release()
 	p, err := goose.NewProvider(goose.DialectSQLite3, s.db, migrations.SQLite,
 		goose.WithTableName(migrations.VersionTable),
 		goose.WithDisableGlobalRegistry(true),
