@@ -7,7 +7,7 @@ DSSERVER  := tools/dsserver
 STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
 IMAGE     ?= syncd:$(VERSION)
 
-.PHONY: help build deps test test-short lint bench fuzz demo compose-up image clean
+.PHONY: help build deps test test-short lint bench bench-micro fuzz demo compose-up image clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -30,7 +30,10 @@ lint: ## go vet and staticcheck
 	$(GO) vet ./...
 	$(GO) run $(STATICCHECK) ./...
 
-bench: deps ## Go micro-benchmarks of the decoder, splitter and sinks
+bench: deps ## end-to-end benchmark: W1/W2 catch-up vs pure read and COPY, live latency, RSS (BENCHFLAGS=-runs 3)
+	$(GO) run ./cmd/syncd-bench $(BENCHFLAGS)
+
+bench-micro: deps ## Go micro-benchmarks of the decoder, splitter and sinks
 	$(GO) test -run '^$$' -bench . -benchmem ./...
 
 fuzz: ## fuzz the State Protocol decoder and the SSE parser for 30 s each
