@@ -155,3 +155,30 @@ func TestSnakeCase(t *testing.T) {
 		}
 	}
 }
+
+func TestRelativeRef(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	for name, body := range map[string]string{
+		"defs/author.json": `{"type": "object", "properties": {"id": {"type": "string"}}, "required": ["id"]}`,
+		"message.json":     `{"type": "object", "properties": {"author": {"$ref": "defs/author.json"}}}`,
+	} {
+		p := filepath.Join(dir, name)
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, []byte(body), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	v, err := Compile(filepath.Join(dir, "message.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r := v.Validate([]byte(`{"author": {"id": "u"}}`)); r != "" {
+		t.Errorf("valid: %s", r)
+	}
+	if r := v.Validate([]byte(`{"author": {}}`)); !strings.Contains(r, "at /author: missing property 'id'") {
+		t.Errorf("invalid: %q", r)
+	}
+}
