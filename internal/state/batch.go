@@ -79,25 +79,34 @@ func (b *Batch) AddChange(c Change, offset string) {
 		b.counts[c.Op]++
 	}
 	b.addTxID(c.TxID)
-	b.putOp(Op{
+	op := Op{
 		Type:      c.Type,
 		Key:       c.Key,
 		Delete:    c.Op == Delete,
-		Value:     cloneValue(c),
 		TxID:      c.TxID,
 		Timestamp: c.Timestamp,
 		Offset:    offset,
-	})
+	}
+	var reuse []byte
+	if i, ok := b.index[opKey{c.Type, c.Key}]; ok {
+		reuse = b.ops[i].Value // the op it replaces is dropped
+	}
+	op.Value = cloneValue(c, reuse)
+	b.putOp(op)
 }
 
-// cloneValue returns an owned copy of a change's value, nil for a delete.
-func cloneValue(c Change) []byte {
+// cloneValue returns an owned copy of a change's value, nil for a delete. It
+// copies into buf, the value of the op being replaced, when buf is about the
+// right size: a catch-up that rewrites the same keys then allocates nothing
+// per event for values.
+func cloneValue(c Change, buf []byte) []byte {
 	if c.Op == Delete || c.Value == nil {
 		return nil
 	}
-	v := make([]byte, len(c.Value))
-	copy(v, c.Value)
-	return v
+	if n := len(c.Value); cap(buf) < n || cap(buf) > 2*n+64 {
+		buf = make([]byte, 0, n)
+	}
+	return append(buf[:0], c.Value...)
 }
 
 // putOp adds op, replacing the pending op of the same (type, key) if any.
