@@ -85,6 +85,7 @@ type streamLoop struct {
 	uncommitted     atomic.Int64    // change events read but not committed
 	sseConnected    bool            // an SSE connection was opened before (for reconnect counts)
 	gone            goneState       // 404 waits and a 410 resync under way
+	wb              writeBehind     // a batch being written in the background
 
 	mu   sync.Mutex
 	snap StreamStatus
@@ -252,7 +253,7 @@ func (l *streamLoop) afterMessage(m consumer.Message) error {
 		l.progress.message(l.log, m.Size)
 	}
 	if l.batch.Size() > l.opts.MaxBatchBytes {
-		return l.flush()
+		return l.flushBehind()
 	}
 	return nil
 }
@@ -301,31 +302,45 @@ func (l *streamLoop) begin() error {
 	return nil
 }
 
-// flush writes the pending batch into the open transaction and empties it.
+// flush writes the pending batch into the open transaction, after any
+// background write, and empties it.
 func (l *streamLoop) flush() error {
+	if err := l.waitWrite(); err != nil {
+		return err
+	}
 	if err := l.begin(); err != nil {
 		return err
 	}
 	if err := l.tx.Write(l.ctx, l.batch); err != nil {
-		if errors.Is(err, sink.ErrConflict) {
-			return errRestart
-		}
-		return &dbError{fmt.Errorf("write batch of %s at %s: %w", l.stream.Name, l.resp.Offset, err)}
+		return l.writeError(err)
 	}
-	l.txEvents += int64(l.batch.Events())
-	l.txRejects += int64(len(l.batch.Rejects()))
-	for op, n := range l.batch.Counts() {
+	l.countWritten(l.batch)
+	l.batch.Clear()
+	return nil
+}
+
+// writeError classifies a failed Tx.Write.
+func (l *streamLoop) writeError(err error) error {
+	if errors.Is(err, sink.ErrConflict) {
+		return errRestart
+	}
+	return &dbError{fmt.Errorf("write batch of %s at %s: %w", l.stream.Name, l.resp.Offset, err)}
+}
+
+// countWritten adds a batch written into the transaction to its counters.
+func (l *streamLoop) countWritten(b *state.Batch) {
+	l.txEvents += int64(b.Events())
+	l.txRejects += int64(len(b.Rejects()))
+	for op, n := range b.Counts() {
 		l.txCounts[op] += n
 	}
-	for _, op := range l.batch.Ops() {
+	for _, op := range b.Ops() {
 		if op.Delete {
 			l.txDeletes++
 		} else {
 			l.txUpserts++
 		}
 	}
-	l.batch.Clear()
-	return nil
 }
 
 // commit writes what is pending and the checkpoint in one transaction.
@@ -377,6 +392,7 @@ func (l *streamLoop) commit(r consumer.Response) error {
 
 // rollback discards the open transaction and the pending batch.
 func (l *streamLoop) rollback() {
+	_ = l.waitWrite() // the transaction is discarded either way
 	if l.tx != nil {
 		if err := l.tx.Rollback(context.WithoutCancel(l.ctx)); err != nil {
 			l.log.Warn("rollback", "err", err)

@@ -52,7 +52,9 @@ type Options struct {
 	// without its own.
 	Types []string
 	// MaxBatchBytes bounds the pending coalesced operations held in memory;
-	// past it they are written into the still-open transaction.
+	// past it they are written into the still-open transaction, in the
+	// background while the stream is decoded on into a second batch (so at
+	// most two batches are held).
 	MaxBatchBytes int
 	// CatchupCommitBytes, when positive, also commits at the first response
 	// boundary after that many bytes were read since the last commit.
