@@ -79,6 +79,10 @@ func newSyncer(cfg Config, db sink.Sink, once bool, m *metrics.Metrics, log *slo
 	if err != nil {
 		return nil, err
 	}
+	validate, err := schemaValidate(cfg, log)
+	if err != nil {
+		return nil, err
+	}
 	return syncer.New(syncer.Options{
 		Sink:               db,
 		Streams:            streams,
@@ -93,6 +97,7 @@ func newSyncer(cfg Config, db sink.Sink, once bool, m *metrics.Metrics, log *slo
 		Source:             src,
 		Logger:             log,
 		Metrics:            m,
+		Validate:           validate,
 	})
 }
 
