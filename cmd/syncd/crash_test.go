@@ -80,6 +80,8 @@ type appendLog struct {
 	name    string
 	offsets []string
 	batches [][]any
+	model   *model // the state after the first applied appends
+	applied int
 }
 
 func (a *appendLog) add(t *testing.T, srv *dstest.Server, events []any) {
@@ -106,22 +108,21 @@ func (a *appendLog) tryAdd(srv *dstest.Server, events []any) error {
 
 // modelAt is the expected state after every append up to offset (offsets
 // compare lexicographically); ok is false when offset is no append boundary.
+// Checkpoints never move back, so the model only ever advances: each call
+// applies just the appends since the previous one.
 func (a *appendLog) modelAt(t *testing.T, offset string) (m *model, ok bool) {
 	t.Helper()
-	m = newModel()
+	if a.model == nil {
+		a.model = newModel()
+	}
 	if offset == "-1" {
-		return m, true
+		return a.model, a.applied == 0
 	}
-	for i, off := range a.offsets {
-		if off > offset {
-			break
-		}
-		m.apply(t, a.name, a.batches[i]...)
-		if off == offset {
-			return m, true
-		}
+	for a.applied < len(a.offsets) && a.offsets[a.applied] <= offset {
+		a.model.apply(t, a.name, a.batches[a.applied]...)
+		a.applied++
 	}
-	return m, false
+	return a.model, a.applied > 0 && a.offsets[a.applied-1] == offset
 }
 
 // assertConsistent checks that the committed rows are exactly the state of

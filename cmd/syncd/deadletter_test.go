@@ -17,6 +17,7 @@ import (
 // bytes exactly as the server returned them, its position and a reason, and
 // the valid messages around it are applied.
 func TestDeadLetterEveryInvalidKind(t *testing.T) {
+	t.Parallel()
 	srv := dstest.StartT(t, dstest.Options{})
 	invalid := []struct{ raw, reason string }{
 		{`{"key":"k","value":1,"headers":{"operation":"insert"}}`, "type is missing"},

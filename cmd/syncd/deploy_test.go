@@ -124,6 +124,7 @@ func opsPort(t *testing.T, where string, cfg Config) int {
 // docker-compose.yml. yaml.v3 also rejects duplicate keys, which Kubernetes
 // and Compose would silently resolve to the last one.
 func TestDeployFilesParse(t *testing.T) {
+	t.Parallel()
 	files := []string{filepath.Join(deployRoot, "docker-compose.yml")}
 	err := filepath.WalkDir(filepath.Join(deployRoot, "deploy"), func(p string, d fs.DirEntry, err error) error {
 		if err == nil && !d.IsDir() && (strings.HasSuffix(p, ".yaml") || strings.HasSuffix(p, ".yml")) {
@@ -166,6 +167,7 @@ func TestDeployFilesParse(t *testing.T) {
 // included, for SYNCD_* names: the docs beside the settings must not name a
 // variable syncd does not read either.
 func TestDeployVariablesExist(t *testing.T) {
+	t.Parallel()
 	known := configVars(t)
 	re := regexp.MustCompile(`SYNCD_[A-Z0-9_]*[A-Z0-9]`)
 	roots := []string{"Dockerfile", ".dockerignore", "docker-compose.yml", "deploy", "tools/compose"}
@@ -246,6 +248,7 @@ func jsonArgs(t *testing.T, where, s string) []string {
 }
 
 func TestDeployDockerfile(t *testing.T) {
+	t.Parallel()
 	_ = version // the -X main.version target must exist
 	known := configVars(t)
 	instrs, _ := parseDockerfile(t, filepath.Join(deployRoot, "Dockerfile"))
@@ -308,6 +311,7 @@ func TestDeployDockerfile(t *testing.T) {
 // TestDeployDockerignore checks that the build context keeps every file the
 // images need, with Docker's own pattern matcher.
 func TestDeployDockerignore(t *testing.T) {
+	t.Parallel()
 	f, err := os.Open(filepath.Join(deployRoot, ".dockerignore"))
 	if err != nil {
 		t.Fatal(err)
@@ -411,6 +415,7 @@ func loadCompose(t *testing.T) composeFile {
 }
 
 func TestDeployCompose(t *testing.T) {
+	t.Parallel()
 	known := configVars(t)
 	c := loadCompose(t)
 	for _, name := range []string{"streams", "postgres", "syncd", "producer"} {
@@ -641,6 +646,7 @@ func kustomizations(t *testing.T) []string {
 }
 
 func TestDeployKubernetes(t *testing.T) {
+	t.Parallel()
 	known := configVars(t)
 	root := filepath.Join(deployRoot, "deploy", "k8s")
 	for _, dir := range kustomizations(t) {

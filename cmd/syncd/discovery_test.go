@@ -16,6 +16,7 @@ import (
 // are JSON are synced; others (another path, one segment too deep, not JSON)
 // are not; deleting a synced stream stops it and keeps its rows.
 func TestDiscovery(t *testing.T) {
+	t.Parallel()
 	srv := dstest.StartT(t, dstest.Options{Registry: true, LongPollTimeout: time.Second})
 	forEachBackend(t, func(t *testing.T, b *backend) {
 		ctx := context.Background()

@@ -61,6 +61,7 @@ func liveEnv(b *backend, mode string, extra ...string) []string {
 // or an SSE reconnect). For each, the final tables equal the model and every
 // change event is applied exactly once.
 func TestFaultsWhileTailing(t *testing.T) {
+	t.Parallel()
 	servers := liveServers(t)
 	for _, mode := range []string{"long-poll", "sse"} {
 		srv := servers[mode]
@@ -160,6 +161,7 @@ func faultRetries(out string) int {
 // the same port while syncd tails it in both live modes (one syncd each, both
 // through the same restart); appends before and after it all arrive, once.
 func TestServerRestartWhileTailing(t *testing.T) {
+	t.Parallel()
 	srv := dstest.StartT(t, dstest.Options{DataDir: t.TempDir(), LongPollTimeout: 500 * time.Millisecond})
 	ctx := context.Background()
 	type tailer struct {

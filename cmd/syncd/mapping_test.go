@@ -85,6 +85,7 @@ func (b *backend) hasIndex(t *testing.T, name string) bool {
 // keys apart; /v1/txid answers 200 for a committed txid (also one committed
 // while the request waits) and 408 for an unknown one.
 func TestMappingFile(t *testing.T) {
+	t.Parallel()
 	srv := dstest.StartT(t, dstest.Options{LongPollTimeout: 500 * time.Millisecond})
 	forEachBackend(t, func(t *testing.T, b *backend) {
 		ctx := context.Background()
@@ -213,6 +214,7 @@ types:
 // rows are filled on restart without re-reading the stream (the checkpoint
 // does not move); a type change and a removal apply in place too.
 func TestMappingEvolution(t *testing.T) {
+	t.Parallel()
 	srv := dstest.StartT(t, dstest.Options{})
 	forEachBackend(t, func(t *testing.T, b *backend) {
 		ctx := context.Background()
@@ -276,6 +278,7 @@ types:
 // TestMappingHostile: names and paths carrying SQL stop startup with a
 // message naming the file, the type and the field; nothing is executed.
 func TestMappingHostile(t *testing.T) {
+	t.Parallel()
 	forEachBackend(t, func(t *testing.T, b *backend) {
 		ctx := context.Background()
 		if code, out := syncdRun(ctx, b.env(writeConfig(t, "types:\n  ok: {}\n")), "migrate"); code != 0 {
@@ -303,6 +306,7 @@ func TestMappingHostile(t *testing.T) {
 
 // TestTxIDPruning: syncd_txids keeps a txid for SYNCD_TXID_RETENTION.
 func TestTxIDPruning(t *testing.T) {
+	t.Parallel()
 	srv := dstest.StartT(t, dstest.Options{LongPollTimeout: 500 * time.Millisecond})
 	forEachBackend(t, func(t *testing.T, b *backend) {
 		ctx := context.Background()

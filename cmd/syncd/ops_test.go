@@ -90,6 +90,7 @@ func metric(body, name string, labels ...string) float64 {
 }
 
 func TestMetricsAndHealth(t *testing.T) {
+	t.Parallel()
 	srv := dstest.StartT(t, dstest.Options{LongPollTimeout: 500 * time.Millisecond})
 	forEachBackend(t, func(t *testing.T, b *backend) {
 		ctx := context.Background()
@@ -150,6 +151,7 @@ func TestMetricsAndHealth(t *testing.T) {
 }
 
 func TestHaltStopsOnlyThatStream(t *testing.T) {
+	t.Parallel()
 	srv := dstest.StartT(t, dstest.Options{LongPollTimeout: 500 * time.Millisecond})
 	forEachBackend(t, func(t *testing.T, b *backend) {
 		ctx := context.Background()
@@ -218,6 +220,7 @@ func TestHaltStopsOnlyThatStream(t *testing.T) {
 }
 
 func TestStatusRejectsAndReset(t *testing.T) {
+	t.Parallel()
 	srv := dstest.StartT(t, dstest.Options{})
 	forEachBackend(t, func(t *testing.T, b *backend) {
 		ctx := context.Background()

@@ -41,6 +41,7 @@ func appendAll(t *testing.T, srv *dstest.Server, name string, events []any) {
 // TestRestartBetweenCommits stops a live syncd after it committed, appends
 // more, and restarts: the final state is exact and nothing is applied twice.
 func TestRestartBetweenCommits(t *testing.T) {
+	t.Parallel()
 	srv := dstest.StartT(t, dstest.Options{LongPollTimeout: 500 * time.Millisecond})
 	forEachBackend(t, func(t *testing.T, b *backend) {
 		for _, live := range []string{"long-poll", "sse"} {
@@ -102,6 +103,7 @@ func TestRestartBetweenCommits(t *testing.T) {
 // catch-up into its open transaction (flushed past SYNCD_MAX_BATCH_BYTES, not
 // committed). The restart must find none of it and end exact.
 func TestCancelMidCatchUp(t *testing.T) {
+	t.Parallel()
 	if testing.Short() {
 		t.Skip("long catch-up")
 	}

@@ -47,6 +47,7 @@ func mixedEvents() []any {
 }
 
 func TestRunOnceMaterializesStream(t *testing.T) {
+	t.Parallel()
 	srv := dstest.StartT(t, dstest.Options{})
 	forEachBackend(t, func(t *testing.T, b *backend) {
 		ctx := context.Background()
@@ -106,6 +107,7 @@ func TestRunOnceMaterializesStream(t *testing.T) {
 }
 
 func TestTwoStreamsIntoOneDatabase(t *testing.T) {
+	t.Parallel()
 	srv := dstest.StartT(t, dstest.Options{})
 	forEachBackend(t, func(t *testing.T, b *backend) {
 		ctx := context.Background()
@@ -140,6 +142,7 @@ func TestTwoStreamsIntoOneDatabase(t *testing.T) {
 }
 
 func TestClosedStreamEndsRun(t *testing.T) {
+	t.Parallel()
 	srv := dstest.StartT(t, dstest.Options{})
 	forEachBackend(t, func(t *testing.T, b *backend) {
 		ctx := context.Background()
@@ -170,6 +173,7 @@ func TestClosedStreamEndsRun(t *testing.T) {
 }
 
 func TestConfigErrorsNameTheVariable(t *testing.T) {
+	t.Parallel()
 	cases := []struct {
 		env  []string
 		want string
@@ -200,6 +204,7 @@ func TestConfigErrorsNameTheVariable(t *testing.T) {
 }
 
 func TestFlagsOverrideEnvironment(t *testing.T) {
+	t.Parallel()
 	fs := newFlagSet(&environment{stderr: &syncBuffer{}}, "run", "")
 	cfg, _, err := loadConfig([]string{"SYNCD_STREAMS=http://h/v1/stream/a", "SYNCD_LIVE=sse"}, fs, []string{"--live", "long-poll"}, true)
 	if err != nil {
@@ -215,6 +220,7 @@ func TestFlagsOverrideEnvironment(t *testing.T) {
 }
 
 func TestVersionAndHelp(t *testing.T) {
+	t.Parallel()
 	code, out := syncdRun(context.Background(), nil, "version")
 	if code != 0 || !strings.HasPrefix(out, "syncd ") {
 		t.Errorf("version: %d %q", code, out)

@@ -73,6 +73,7 @@ func withOldValue(ev map[string]any, old any) map[string]any {
 // the problem; an unchecked type in the same stream keeps being applied;
 // deletes and old_value are not validated.
 func TestSchemaValidation(t *testing.T) {
+	t.Parallel()
 	srv := dstest.StartT(t, dstest.Options{})
 	forEachBackend(t, func(t *testing.T, b *backend) {
 		ctx := context.Background()
@@ -160,6 +161,7 @@ func TestSchemaValidation(t *testing.T) {
 // fails its schema stops its own stream before the bad batch, naming the
 // reason, while another stream goes on.
 func TestSchemaHaltStopsOnlyThatStream(t *testing.T) {
+	t.Parallel()
 	srv := dstest.StartT(t, dstest.Options{})
 	forEachBackend(t, func(t *testing.T, b *backend) {
 		ctx := context.Background()
@@ -246,6 +248,7 @@ func tableColumns(t *testing.T, b *backend, table string) []string {
 // the columns in place and fills the new one for existing rows without
 // re-reading the stream.
 func TestSchemaColumns(t *testing.T) {
+	t.Parallel()
 	srv := dstest.StartT(t, dstest.Options{})
 	forEachBackend(t, func(t *testing.T, b *backend) {
 		ctx := context.Background()

@@ -22,6 +22,7 @@ import (
 // TestStartOffsetNow starts a stream without a checkpoint at the tail: events
 // appended before syncd started are never applied, later ones are.
 func TestStartOffsetNow(t *testing.T) {
+	t.Parallel()
 	servers := liveServers(t)
 	for _, mode := range []string{"long-poll", "sse"} {
 		t.Run(mode, func(t *testing.T) {
@@ -48,6 +49,7 @@ func TestStartOffsetNow(t *testing.T) {
 // closed one commits its last events and is marked closed, the other keeps
 // receiving rows.
 func TestEOFWhileLive(t *testing.T) {
+	t.Parallel()
 	servers := liveServers(t)
 	for _, mode := range []string{"long-poll", "sse"} {
 		t.Run(mode, func(t *testing.T) {
@@ -94,6 +96,7 @@ func TestEOFWhileLive(t *testing.T) {
 // TestRunOnceCountsEOFAsDone: a closed stream and an open one, both caught up
 // by `run --once`, which exits 0 with the closed one marked closed.
 func TestRunOnceCountsEOFAsDone(t *testing.T) {
+	t.Parallel()
 	srv := dstest.StartT(t, dstest.Options{})
 	forEachBackend(t, func(t *testing.T, b *backend) {
 		ctx := context.Background()
@@ -131,6 +134,7 @@ func TestRunOnceCountsEOFAsDone(t *testing.T) {
 // (logged, not fatal); once the app creates it, its rows arrive, and the other
 // stream was synced meanwhile.
 func TestStreamCreatedAfterStart(t *testing.T) {
+	t.Parallel()
 	servers := liveServers(t)
 	for _, mode := range []string{"long-poll", "sse"} {
 		t.Run(mode, func(t *testing.T) {
@@ -165,6 +169,7 @@ func TestStreamCreatedAfterStart(t *testing.T) {
 // an error (a cron job must not hang), and a stream deleted after it was read
 // stops with a report while the other stream is synced.
 func TestMissingAndDeletedStreams(t *testing.T) {
+	t.Parallel()
 	srv := dstest.StartT(t, dstest.Options{})
 	forEachBackend(t, func(t *testing.T, b *backend) {
 		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
@@ -203,6 +208,7 @@ func TestMissingAndDeletedStreams(t *testing.T) {
 // changes. resync: the stream is re-read from -1 and its rows are replaced in
 // one transaction (a stray row that the stream no longer produces is gone).
 func TestGonePolicies(t *testing.T) {
+	t.Parallel()
 	srv := dstest.StartT(t, dstest.Options{})
 	forEachBackend(t, func(t *testing.T, b *backend) {
 		ctx := context.Background()
@@ -327,6 +333,7 @@ func (p *authProxy) count(tok string) int {
 // only the current token: the next request carries the new token and rows
 // keep arriving.
 func TestTokenFileRotation(t *testing.T) {
+	t.Parallel()
 	servers := liveServers(t)
 	for _, mode := range []string{"long-poll", "sse"} {
 		t.Run(mode, func(t *testing.T) {
@@ -381,6 +388,7 @@ func writeAtomic(t *testing.T, path, content string) {
 // requires extra headers: SYNCD_TLS_CA_FILE and SYNCD_HEADERS make it work,
 // and the header values never reach the log, even at debug level.
 func TestTLSCAAndExtraHeaders(t *testing.T) {
+	t.Parallel()
 	srv := dstest.StartT(t, dstest.Options{})
 	target, _ := url.Parse(srv.URL)
 	rp := httputil.NewSingleHostReverseProxy(target)
@@ -421,6 +429,7 @@ func TestTLSCAAndExtraHeaders(t *testing.T) {
 }
 
 func TestTransportConfigErrors(t *testing.T) {
+	t.Parallel()
 	notPEM := filepath.Join(t.TempDir(), "ca.pem")
 	if err := os.WriteFile(notPEM, []byte("not a certificate"), 0o600); err != nil {
 		t.Fatal(err)
@@ -453,6 +462,7 @@ func TestTransportConfigErrors(t *testing.T) {
 }
 
 func TestParseHeaders(t *testing.T) {
+	t.Parallel()
 	got, err := parseHeaders("x-a: 1; X-B:two words ;;")
 	if err != nil || len(got) != 2 || got[0] != [2]string{"X-A", "1"} || got[1] != [2]string{"X-B", "two words"} {
 		t.Errorf("single line: %v %v", got, err)

@@ -35,8 +35,8 @@ type HaltError struct {
 }
 
 func (e *HaltError) Error() string {
-	return fmt.Sprintf("stream %s halted at offset %s, message %d: %s (SYNCD_ON_INVALID=halt; fix the data, switch to dead-letter, or `syncd reset %s`)",
-		e.Stream, e.Offset, e.Position, e.Reason, e.Stream)
+	return fmt.Sprintf("stream %s halted at offset %s, message %d: %s (SYNCD_ON_INVALID=halt; switch to dead-letter to move it to syncd_rejects and continue; `syncd rejects` lists dead letters)",
+		e.Stream, e.Offset, e.Position, e.Reason)
 }
 
 // dbError marks a database failure: the loop rolls back, waits and starts
