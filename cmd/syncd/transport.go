@@ -4,7 +4,6 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"fmt"
-	"net"
 	"net/http"
 	"os"
 	"strings"
@@ -72,9 +71,7 @@ func (c Config) validateTransport() []error {
 // catch-up body or an SSE connection legitimately lasts long, and the reader's
 // idle watchdog detects dead connections.
 func (c Config) httpClient() (*http.Client, error) {
-	t := http.DefaultTransport.(*http.Transport).Clone()
-	t.DialContext = (&net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second}).DialContext
-	t.MaxIdleConnsPerHost = 16
+	t := consumer.NewTransport()
 	if c.TLSCAFile == "" {
 		return &http.Client{Transport: t}, nil
 	}

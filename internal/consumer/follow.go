@@ -266,7 +266,11 @@ type call struct {
 
 // get sends a GET, with the idle watchdog armed while waiting for headers.
 func (f *follower) get(ctx context.Context, mode, u, offset string) (*call, error) {
-	c, err := send(ctx, f.opts, http.MethodGet, u, f.br)
+	headers := f.opts.IdleTimeout
+	if mode == modeCatchUp {
+		headers = f.opts.CatchUpHeaderTimeout
+	}
+	c, err := send(ctx, f.opts, headers, http.MethodGet, u, f.br)
 	if f.opts.OnRequest != nil {
 		status := 0
 		if c != nil {
@@ -280,7 +284,9 @@ func (f *follower) get(ctx context.Context, mode, u, offset string) (*call, erro
 	return c, nil
 }
 
-func send(ctx context.Context, opts Options, method, u string, br *bufio.Reader) (*call, error) {
+// send issues a request whose headers must arrive within headerTimeout; the
+// body is then guarded by the idle watchdog.
+func send(ctx context.Context, opts Options, headerTimeout time.Duration, method, u string, br *bufio.Reader) (*call, error) {
 	rctx, cancel := context.WithCancelCause(ctx)
 	req, err := http.NewRequestWithContext(rctx, method, u, nil)
 	if err != nil {
@@ -290,12 +296,12 @@ func send(ctx context.Context, opts Options, method, u string, br *bufio.Reader)
 	if opts.Header != nil {
 		opts.Header(req.Header)
 	}
-	timer := time.AfterFunc(opts.IdleTimeout, func() { cancel(ErrIdle) })
+	timer := time.AfterFunc(headerTimeout, func() { cancel(ErrIdle) })
 	resp, err := opts.HTTPClient.Do(req)
 	timer.Stop()
 	if err != nil {
 		if context.Cause(rctx) == ErrIdle {
-			err = fmt.Errorf("no response headers within %s: %w", opts.IdleTimeout, ErrIdle)
+			err = fmt.Errorf("no response headers within %s: %w", headerTimeout, ErrIdle)
 		}
 		cancel(nil)
 		return nil, err

@@ -321,7 +321,7 @@ func testFaults(t *testing.T, srv *dstest.Server) {
 				// A connection of its own: Go's transport silently retries a
 				// GET whose reused keep-alive connection drops, which would hide
 				// the fault from Follow.
-				client := &http.Client{Transport: newTransport()}
+				client := &http.Client{Transport: NewTransport()}
 				t.Cleanup(client.CloseIdleConnections)
 				wait, _ := follow(t, srv.StreamURL(stream), rec, fastRetry(Options{
 					HTTPClient: client,

@@ -37,6 +37,12 @@ type Options struct {
 	// replaced. It must exceed the server's long-poll timeout and SSE
 	// keep-alive interval; zero means 75 s (2.5× the reference server's 30 s).
 	IdleTimeout time.Duration
+	// CatchUpHeaderTimeout is how long a catch-up request may wait for its
+	// response headers: the reference server builds a whole backlog before
+	// sending the first byte (about 9 s for a million events on an idle
+	// machine, far longer on a loaded one), and giving up makes it start
+	// over. Zero means 10 minutes; it is never less than IdleTimeout.
+	CatchUpHeaderTimeout time.Duration
 	// Logger receives a warning per retry; nil discards.
 	Logger *slog.Logger
 	// OnRequest, if set, is called once per HTTP response (status 0 when the
@@ -63,6 +69,7 @@ const (
 	defaultInitialBackoff  = 100 * time.Millisecond
 	defaultMaxBackoff      = 30 * time.Second
 	defaultIdleTimeout     = 75 * time.Second
+	defaultCatchUpHeaders  = 10 * time.Minute
 	// minSSESpanBytes is the least memory an SSE span (the data events up to
 	// a control event) may take before Follow falls back to a streamed
 	// catch-up read; see sseSpanLimit.
@@ -71,12 +78,16 @@ const (
 
 // defaultClient is shared by every Follow and Head without an HTTPClient, so
 // that connections are pooled across streams of the same server.
-var defaultClient = &http.Client{Transport: newTransport()}
+var defaultClient = &http.Client{Transport: NewTransport()}
 
-func newTransport() *http.Transport {
+// NewTransport returns the transport a stream client should use: dial and
+// TCP keep-alive timeouts, connections pooled per server, and no response
+// header or overall timeout, because Follow's own watchdog decides how long
+// each kind of request may wait (a catch-up's headers arrive only once the
+// server has built the whole response).
+func NewTransport() *http.Transport {
 	t := http.DefaultTransport.(*http.Transport).Clone()
 	t.DialContext = (&net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second}).DialContext
-	t.ResponseHeaderTimeout = 90 * time.Second
 	t.MaxIdleConnsPerHost = 16
 	return t
 }
@@ -104,9 +115,13 @@ func (o Options) withDefaults() (Options, error) {
 		o.MaxBackoff = defaultMaxBackoff
 	}
 	o.MaxBackoff = max(o.MaxBackoff, o.InitialBackoff)
+	if o.CatchUpHeaderTimeout <= 0 {
+		o.CatchUpHeaderTimeout = defaultCatchUpHeaders
+	}
 	if o.IdleTimeout <= 0 {
 		o.IdleTimeout = defaultIdleTimeout
 	}
+	o.CatchUpHeaderTimeout = max(o.CatchUpHeaderTimeout, o.IdleTimeout)
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
