@@ -12,6 +12,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"runtime/debug"
 	"syscall"
 	"time"
 
@@ -40,6 +41,8 @@ type environment struct {
 	// onShutdown, set by main, arms the SYNCD_SHUTDOWN_TIMEOUT watchdog once
 	// the configuration is known.
 	onShutdown func(ctx context.Context, timeout time.Duration, log *slog.Logger)
+	// limitMemory, set by main, applies the default soft memory limit.
+	limitMemory func(maxBatchBytes int64, log *slog.Logger)
 }
 
 func commands() []command {
@@ -61,7 +64,7 @@ func main() {
 		<-ctx.Done()
 		stop() // restore default handling: a second signal ends the process at once
 	}()
-	env := &environment{environ: os.Environ(), stdout: os.Stdout, stderr: os.Stderr, onShutdown: shutdownWatchdog}
+	env := &environment{environ: os.Environ(), stdout: os.Stdout, stderr: os.Stderr, onShutdown: shutdownWatchdog, limitMemory: defaultMemoryLimit}
 	os.Exit(Main(ctx, env, os.Args[1:]))
 }
 
@@ -74,6 +77,20 @@ func shutdownWatchdog(ctx context.Context, timeout time.Duration, log *slog.Logg
 		log.Error("shutdown took longer than SYNCD_SHUTDOWN_TIMEOUT; exiting without waiting", "timeout", timeout)
 		os.Exit(1)
 	}()
+}
+
+// defaultMemoryLimit sets Go's soft memory limit, unless GOMEMLIMIT is set,
+// to twice SYNCD_MAX_BATCH_BYTES (at least 128 MiB): the pending batch is
+// the only large live data, and without a limit the GC lets the heap grow to
+// twice the live size before collecting, which is what a container limit
+// sees. It is soft: the runtime exceeds it rather than thrash.
+func defaultMemoryLimit(maxBatchBytes int64, log *slog.Logger) {
+	if _, set := os.LookupEnv("GOMEMLIMIT"); set {
+		return
+	}
+	limit := max(2*maxBatchBytes, 128<<20)
+	debug.SetMemoryLimit(limit)
+	log.Debug("soft memory limit set", "bytes", limit, "override", "GOMEMLIMIT")
 }
 
 // Main runs one command line and returns the process exit status.

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"errors"
+	"flag"
 	"fmt"
 	"log/slog"
 	"time"
@@ -28,6 +29,9 @@ func runCommand(ctx context.Context, env *environment, args []string) error {
 	log := newLogger(cfg, env.stderr)
 	if env.onShutdown != nil {
 		env.onShutdown(ctx, cfg.ShutdownTimeout, log)
+	}
+	if env.limitMemory != nil {
+		env.limitMemory(cfg.MaxBatchBytes, log)
 	}
 	unlock, err := lockSQLite(cfg)
 	if err != nil {
@@ -128,6 +132,21 @@ func startOps(cfg Config, reg *prometheus.Registry, s *syncer.Syncer, db sink.Si
 	}, nil
 }
 
+// database parses the flags of a command that only touches the database,
+// checks it got wantArgs positional arguments, and opens (and migrates) the
+// database; the caller closes it.
+func (env *environment) database(ctx context.Context, fs *flag.FlagSet, args []string, wantArgs int) (Config, sink.Sink, []string, error) {
+	cfg, rest, err := env.config(fs, args, false)
+	if err != nil {
+		return cfg, nil, rest, err
+	}
+	if len(rest) != wantArgs {
+		return cfg, nil, rest, usageError{fmt.Errorf("expected %d argument(s) after the flags, got %d: %q", wantArgs, len(rest), rest)}
+	}
+	db, err := openSink(ctx, env, cfg, newLogger(cfg, env.stderr))
+	return cfg, db, rest, err
+}
+
 // openSink connects to SYNCD_DATABASE_URL and applies the migrations.
 func openSink(ctx context.Context, env *environment, cfg Config, log *slog.Logger) (sink.Sink, error) {
 	dialect, dsn, err := parseDatabaseURL(cfg.DatabaseURL)
@@ -158,11 +177,7 @@ func openSink(ctx context.Context, env *environment, cfg Config, log *slog.Logge
 
 func migrateCommand(ctx context.Context, env *environment, args []string) error {
 	fs := newFlagSet(env, "migrate", "[flags]")
-	cfg, _, err := env.config(fs, args, false)
-	if err != nil {
-		return err
-	}
-	db, err := openSink(ctx, env, cfg, newLogger(cfg, env.stderr))
+	cfg, db, _, err := env.database(ctx, fs, args, 0)
 	if err != nil {
 		return err
 	}

@@ -36,16 +36,12 @@ type streamStatusJSON struct {
 func statusCommand(ctx context.Context, env *environment, args []string) error {
 	fs := newFlagSet(env, "status", "[--json] [flags]")
 	asJSON := fs.Bool("json", false, "print JSON instead of a table")
-	cfg, _, err := env.config(fs, args, false)
-	if err != nil {
-		return err
-	}
-	log := newLogger(cfg, env.stderr)
-	db, err := openSink(ctx, env, cfg, log)
+	cfg, db, _, err := env.database(ctx, fs, args, 0)
 	if err != nil {
 		return err
 	}
 	defer db.Close()
+	log := newLogger(cfg, env.stderr)
 	cps, err := db.Checkpoints(ctx)
 	if err != nil {
 		return fmt.Errorf("read checkpoints: %w", err)
@@ -117,14 +113,7 @@ func printStatus(env *environment, streams []streamStatusJSON) error {
 
 func resetCommand(ctx context.Context, env *environment, args []string) error {
 	fs := newFlagSet(env, "reset", "[flags] STREAM")
-	cfg, rest, err := env.config(fs, args, false)
-	if err != nil {
-		return err
-	}
-	if len(rest) != 1 {
-		return usageError{fmt.Errorf("reset takes exactly one stream name, got %d", len(rest))}
-	}
-	db, err := openSink(ctx, env, cfg, newLogger(cfg, env.stderr))
+	cfg, db, rest, err := env.database(ctx, fs, args, 1)
 	if err != nil {
 		return err
 	}
@@ -156,11 +145,7 @@ func rejectsCommand(ctx context.Context, env *environment, args []string) error 
 	stream := fs.String("stream", "", "only this stream's rejects (default: every stream)")
 	limit := fs.Int("limit", 100, "at most this many rejects per stream, oldest first")
 	asJSON := fs.Bool("json", false, "print JSON lines with the raw bytes")
-	cfg, _, err := env.config(fs, args, false)
-	if err != nil {
-		return err
-	}
-	db, err := openSink(ctx, env, cfg, newLogger(cfg, env.stderr))
+	_, db, _, err := env.database(ctx, fs, args, 0)
 	if err != nil {
 		return err
 	}

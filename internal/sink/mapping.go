@@ -252,3 +252,46 @@ func identLen(s string) int {
 	}
 	return len(s)
 }
+
+// ConfigureOrder returns the mapping's types with explicit table names first,
+// the order both dialects claim tables in, so that no default name takes a
+// name the file asked for.
+func (m Mapping) ConfigureOrder() []TypeMapping {
+	out := make([]TypeMapping, 0, len(m.Types))
+	for _, explicit := range []bool{true, false} {
+		for _, tm := range m.Types {
+			if (tm.Table != "") == explicit {
+				out = append(out, tm)
+			}
+		}
+	}
+	return out
+}
+
+// ConversionCounts accumulates, within one transaction, how many values each
+// mapped column could not convert; a dialect reports them through
+// Mapping.ConversionNulls once the transaction has committed.
+type ConversionCounts map[[2]string]int
+
+// Add records counts[i] NULLs for columns[i] of table.
+func (c *ConversionCounts) Add(table string, columns []string, counts []int64) {
+	for i, n := range counts {
+		if n == 0 {
+			continue
+		}
+		if *c == nil {
+			*c = ConversionCounts{}
+		}
+		(*c)[[2]string{table, columns[i]}] += int(n)
+	}
+}
+
+// Report hands the counts to hook (which may be nil).
+func (c ConversionCounts) Report(hook func(table, column string, n int)) {
+	if hook == nil {
+		return
+	}
+	for k, n := range c {
+		hook(k[0], k[1], n)
+	}
+}

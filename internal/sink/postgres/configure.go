@@ -1,13 +1,11 @@
 package postgres
 
 import (
-	"cmp"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"slices"
 
 	"github.com/jackc/pgx/v5"
 
@@ -23,11 +21,7 @@ func (s *Sink) Configure(ctx context.Context, m sink.Mapping) error {
 	if err := m.Validate(); err != nil {
 		return fmt.Errorf("configure tables: %w", err)
 	}
-	types := slices.Clone(m.Types)
-	// Explicit table names are claimed first, so that no default name takes one.
-	slices.SortStableFunc(types, func(a, b sink.TypeMapping) int {
-		return cmp.Compare(boolInt(a.Table == ""), boolInt(b.Table == ""))
-	})
+	types := m.ConfigureOrder()
 	tables := map[string]*table{}
 	err := pgx.BeginFunc(ctx, s.ddl, func(tx pgx.Tx) error {
 		if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1)`, s.lockID()); err != nil {
@@ -52,13 +46,6 @@ func (s *Sink) Configure(ctx context.Context, m sink.Mapping) error {
 		s.types[typ] = t
 	}
 	return nil
-}
-
-func boolInt(b bool) int {
-	if b {
-		return 1
-	}
-	return 0
 }
 
 // configureType applies one type's mapping and returns its table.
@@ -318,9 +305,6 @@ func (t *table) deleteArgs(keys []string, stream string) []any {
 	return []any{keys}
 }
 
-// nullKey names a mapped column in the conversion counts.
-type nullKey struct{ table, column string }
-
 // countNulls adds up, for the rows just upserted into tbl, the values its
 // mapped columns could not convert. It costs one index lookup per row, and
 // only for tables with such columns.
@@ -340,14 +324,7 @@ func (t *tx) countNulls(ctx context.Context, tbl *table, keys []string) error {
 	if err := t.tx.QueryRow(ctx, tbl.nulls.query, args...).Scan(dest...); err != nil {
 		return err
 	}
-	for i, n := range counts {
-		if n > 0 {
-			if t.nulls == nil {
-				t.nulls = map[nullKey]int{}
-			}
-			t.nulls[nullKey{tbl.name, tbl.nulls.columns[i]}] += int(n)
-		}
-	}
+	t.nulls.Add(tbl.name, tbl.nulls.columns, counts)
 	return nil
 }
 
@@ -359,10 +336,5 @@ func (t *tx) reportNulls() {
 	t.s.mu.RLock()
 	report := t.s.mapping.ConversionNulls
 	t.s.mu.RUnlock()
-	if report == nil {
-		return
-	}
-	for k, n := range t.nulls {
-		report(k.table, k.column, n)
-	}
+	t.nulls.Report(report)
 }

@@ -28,7 +28,7 @@ type tx struct {
 	touched  map[string]struct{} // entity tables written, for the notification
 	txids    []string            // distinct txids written, inserted at Commit
 	txidSeen map[string]struct{}
-	nulls    map[nullKey]int // conversion NULLs written, reported after Commit
+	nulls    sink.ConversionCounts // conversion NULLs written, reported after Commit
 }
 
 var _ sink.Tx = (*tx)(nil)

@@ -137,9 +137,6 @@ func newNullCounter(t *table, cols []sink.Column) *nullCounter {
 	return &nullCounter{columns: names, query: "SELECT " + strings.Join(sums, ", ") + " FROM main." + quoteIdent(t.name) + " WHERE " + where}
 }
 
-// nullKey names a mapped column in the conversion counts.
-type nullKey struct{ table, column string }
-
 // countNulls adds up, for the rows of typ just moved into tbl, the values
 // its mapped columns could not convert; only tables with such columns pay.
 func (t *tx) countNulls(ctx context.Context, tbl *table, typ string) error {
@@ -158,14 +155,7 @@ func (t *tx) countNulls(ctx context.Context, tbl *table, typ string) error {
 	if err := t.conn.QueryRowContext(ctx, tbl.nulls.query, args...).Scan(dest...); err != nil {
 		return err
 	}
-	for i, n := range counts {
-		if n > 0 {
-			if t.nulls == nil {
-				t.nulls = map[nullKey]int{}
-			}
-			t.nulls[nullKey{tbl.name, tbl.nulls.columns[i]}] += int(n)
-		}
-	}
+	t.nulls.Add(tbl.name, tbl.nulls.columns, counts)
 	return nil
 }
 
@@ -177,10 +167,5 @@ func (t *tx) reportNulls() {
 	t.s.mu.RLock()
 	report := t.s.mapping.ConversionNulls
 	t.s.mu.RUnlock()
-	if report == nil {
-		return
-	}
-	for k, n := range t.nulls {
-		report(k.table, k.column, n)
-	}
+	t.nulls.Report(report)
 }

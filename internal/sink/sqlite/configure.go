@@ -1,7 +1,6 @@
 package sqlite
 
 import (
-	"cmp"
 	"context"
 	"database/sql"
 	"errors"
@@ -20,11 +19,7 @@ func (s *Sink) Configure(ctx context.Context, m sink.Mapping) error {
 	if err := m.Validate(); err != nil {
 		return fmt.Errorf("configure tables: %w", err)
 	}
-	types := slices.Clone(m.Types)
-	// Explicit table names are claimed first, so that no default name takes one.
-	slices.SortStableFunc(types, func(a, b sink.TypeMapping) int {
-		return cmp.Compare(boolInt(a.Table == ""), boolInt(b.Table == ""))
-	})
+	types := m.ConfigureOrder()
 	tables := map[string]*table{}
 	err := s.withWriteTx(ctx, func(conn *sql.Conn) error {
 		for _, tm := range types {
@@ -46,13 +41,6 @@ func (s *Sink) Configure(ctx context.Context, m sink.Mapping) error {
 		s.types[typ] = t
 	}
 	return nil
-}
-
-func boolInt(b bool) int {
-	if b {
-		return 1
-	}
-	return 0
 }
 
 // configureType applies one type's mapping and returns its table.

@@ -49,10 +49,10 @@ type tx struct {
 	stream string
 	expect string
 	conn   *sql.Conn
-	reset  bool            // a reset was staged: Commit deletes the stream's rows first
-	done   bool            // committed or rolled back
-	failed error           // the error that made the transaction unusable
-	nulls  map[nullKey]int // conversion NULLs written, reported after Commit
+	reset  bool                  // a reset was staged: Commit deletes the stream's rows first
+	done   bool                  // committed or rolled back
+	failed error                 // the error that made the transaction unusable
+	nulls  sink.ConversionCounts // conversion NULLs written, reported after Commit
 }
 
 var _ sink.Tx = (*tx)(nil)
