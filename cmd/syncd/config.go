@@ -267,9 +267,7 @@ func parseDatabaseURL(s string) (dialect, dsn string, err error) {
 		return "postgres", s, nil
 	case strings.HasPrefix(s, "sqlite:"):
 		path := strings.TrimPrefix(s, "sqlite:")
-		if strings.HasPrefix(path, "//") { // sqlite:///abs/path.db
-			path = strings.TrimPrefix(path, "//")
-		}
+		path = strings.TrimPrefix(path, "//") // sqlite:///abs/path.db
 		if path == "" {
 			break
 		}

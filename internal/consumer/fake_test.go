@@ -388,7 +388,7 @@ func TestCancelIsPrompt(t *testing.T) {
 		// A long Retry-After: Follow is in its backoff sleep.
 		"backoff": func(w http.ResponseWriter, r *http.Request) {
 			w.Header().Set("Retry-After", "3600")
-			http.Error(w, "busy", 503)
+			http.Error(w, "busy", http.StatusServiceUnavailable)
 		},
 	}
 	for name, handle := range cases {
