@@ -143,6 +143,9 @@ func (l *streamLoop) run(ctx context.Context) error {
 			} else if ctx.Err() != nil {
 				return ctx.Err()
 			}
+			// Roll back first: on Postgres the open transaction holds the
+			// checkpoint row lock that recording the halt needs.
+			l.rollback()
 			l.setHalted(err.Error())
 			return err
 		}
