@@ -57,10 +57,11 @@ func (t target) env(streams string, extra ...string) []string {
 	return syncdEnv(append(kv, extra...)...)
 }
 
-// runOnce runs `syncd run --once` and returns its wall time and peak RSS.
-func runOnce(ctx context.Context, bin string, t target, streams string) (time.Duration, int64, error) {
+// runOnce runs `syncd run --once` (with extra settings) and returns its wall
+// time and peak RSS.
+func runOnce(ctx context.Context, bin string, t target, streams string, extra ...string) (time.Duration, int64, error) {
 	cmd := exec.CommandContext(ctx, bin, "run", "--once")
-	cmd.Env = t.env(streams)
+	cmd.Env = t.env(streams, extra...)
 	var stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stderr, &stderr
 	start := time.Now()

@@ -49,7 +49,7 @@ type config struct {
 }
 
 // parts are the measurements -skip can leave out.
-var parts = []string{"read", "postgres", "sqlite", "w2", "live"}
+var parts = []string{"read", "postgres", "sqlite", "schema", "w2", "live"}
 
 func parseFlags() (config, error) {
 	var c config
@@ -244,6 +244,11 @@ func (b *bench) measure(ctx context.Context, run int) (map[string]float64, error
 		}
 		logf("  W1 → %s: %.2f s, peak RSS %.0f MB, verified", dialect, d.Seconds(), mb(rss))
 	}
+	if !c.skip["schema"] {
+		if err := b.measureSchema(ctx, run, r); err != nil {
+			return nil, err
+		}
+	}
 	if !c.skip["w2"] {
 		if err := b.measureW2(ctx, run, r); err != nil {
 			return nil, err
@@ -255,6 +260,38 @@ func (b *bench) measure(ctx context.Context, run int) (map[string]float64, error
 		}
 	}
 	return r, nil
+}
+
+// measureSchema times the W1 catch-up into Postgres with a JSON Schema on
+// each of its four types (issue 9's validation cost), verified like the rest.
+func (b *bench) measureSchema(ctx context.Context, run int, r map[string]float64) error {
+	dir, err := os.MkdirTemp("", "syncd-bench-schema-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(dir)
+	cfgPath, err := writeSchemaConfig(dir)
+	if err != nil {
+		return err
+	}
+	t, cleanup, err := b.target(ctx, "postgres", fmt.Sprintf("w1s_%d", run))
+	if err != nil {
+		return err
+	}
+	defer cleanup()
+	d, rss, err := runOnce(ctx, b.bin, t, b.w1.name+"="+b.srv.StreamURL(b.w1.name), "SYNCD_CONFIG="+cfgPath)
+	if err == nil {
+		err = b.verify(ctx, t, b.w1)
+	}
+	if err != nil {
+		return fmt.Errorf("W1 with schemas into postgres: %w", err)
+	}
+	r["w1_postgres_schema_s"], r["w1_postgres_schema_rss_mb"] = d.Seconds(), mb(rss)
+	if plain := r["w1_postgres_s"]; plain > 0 {
+		r["w1_postgres_schema_cost_s"] = d.Seconds() - plain
+	}
+	logf("  W1 → postgres with a schema per type: %.2f s, peak RSS %.0f MB, verified", d.Seconds(), mb(rss))
+	return nil
 }
 
 // measureW2 times W2 into Postgres with syncd and with a raw COPY.
