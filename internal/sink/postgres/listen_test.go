@@ -69,6 +69,7 @@ func TestNotify(t *testing.T) {
 			t.Fatalf("notification on channel %q", n.Channel)
 		}
 		payload = n.Payload
+		got = postgres.Notification{} // Unmarshal keeps fields a previous payload set
 		if err := json.Unmarshal([]byte(payload), &got); err != nil {
 			t.Fatalf("payload %q: %v", payload, err)
 		}
