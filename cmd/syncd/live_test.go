@@ -18,6 +18,7 @@ type liveRun struct {
 	done   chan int
 	code   int
 	ended  bool
+	addr   string // the ops server's address, once known (startWithOps)
 }
 
 // startLive starts `syncd run` with environ. The run is cancelled (like a

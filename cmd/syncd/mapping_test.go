@@ -199,7 +199,7 @@ types:
 		}
 
 		// A reset of room1 leaves room2's equal keys.
-		l.stop()
+		l.stop(t)
 		if code, out := syncdRun(ctx, b.env(cfg, "SYNCD_STREAMS="), "reset", room1); code != 0 {
 			t.Fatalf("reset: %d %s", code, out)
 		}

@@ -14,55 +14,27 @@ import (
 	"github.com/syncd-io/syncd/internal/dstest"
 )
 
-// opsRun is syncd run in-process (not --once) with its ops server on a
-// free port.
-type opsRun struct {
-	out    syncBuffer
-	cancel context.CancelFunc
-	done   chan int
-	addr   string
-}
-
 var listenLine = regexp.MustCompile(`ops endpoints listening"? addr=(\S+)`)
 
-func startWithOps(t *testing.T, environ []string) *opsRun {
+// startWithOps is startLive logging at info, and returns once the ops server
+// listens, with its address in the run's addr.
+func startWithOps(t *testing.T, environ []string) *liveRun {
 	t.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
-	l := &opsRun{cancel: cancel, done: make(chan int, 1)}
-	environ = append(environ, "SYNCD_HTTP_ADDR=127.0.0.1:0", "SYNCD_LOG_LEVEL=info")
-	go func() {
-		env := &environment{environ: environ, stdout: &l.out, stderr: &l.out}
-		l.done <- Main(ctx, env, []string{"run"})
-	}()
-	t.Cleanup(func() {
-		if code := l.stop(); t.Failed() {
-			t.Logf("syncd exited %d; output:\n%s", code, l.out.String())
-		}
-	})
+	r := startLive(t, append(append([]string(nil), environ...), "SYNCD_LOG_LEVEL=info"))
 	eventually(t, 20*time.Second, "the ops server to listen", func() bool {
-		m := listenLine.FindStringSubmatch(l.out.String())
+		m := listenLine.FindStringSubmatch(r.out.String())
 		if m != nil {
-			l.addr = m[1]
+			r.addr = m[1]
 		}
 		return m != nil
 	})
-	return l
+	return r
 }
 
-// stop cancels the run and returns its exit status (once).
-func (l *opsRun) stop() int {
-	l.cancel()
-	code, ok := <-l.done
-	if !ok {
-		return -1
-	}
-	close(l.done)
-	return code
-}
-
-func (l *opsRun) get(t *testing.T, path string) (int, string) {
+// get fetches a path from the run's ops server (see startWithOps).
+func (r *liveRun) get(t *testing.T, path string) (int, string) {
 	t.Helper()
-	resp, err := http.Get("http://" + l.addr + path)
+	resp, err := http.Get("http://" + r.addr + path)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -193,7 +165,7 @@ func TestHaltStopsOnlyThatStream(t *testing.T) {
 		}
 		m.apply(t, good, more...)
 		eventually(t, 20*time.Second, "the good stream's live row", func() bool { return b.tables(t)["doc"]["g1"].Stream == good })
-		if code := l.stop(); code != 0 {
+		if code := l.stop(t); code != 0 {
 			t.Errorf("exit %d after halt and shutdown", code)
 		}
 		// The halted stream's checkpoint stayed before the bad batch, and
