@@ -315,7 +315,7 @@ func (l *streamLoop) flush() error {
 		return err
 	}
 	if err := l.tx.Write(l.ctx, l.batch); err != nil {
-		return l.writeError(err)
+		return l.writeError(err, l.resp.Offset)
 	}
 	l.countWritten(l.batch)
 	l.batch.Clear()
@@ -323,11 +323,13 @@ func (l *streamLoop) flush() error {
 }
 
 // writeError classifies a failed Tx.Write.
-func (l *streamLoop) writeError(err error) error {
+// writeError classifies a failed Tx.Write of the batch read up to the
+// response at offset.
+func (l *streamLoop) writeError(err error, offset string) error {
 	if errors.Is(err, sink.ErrConflict) {
 		return errRestart
 	}
-	return &dbError{fmt.Errorf("write batch of %s at %s: %w", l.stream.Name, l.resp.Offset, err)}
+	return &dbError{fmt.Errorf("write batch of %s at %s: %w", l.stream.Name, offset, err)}
 }
 
 // countWritten adds a batch written into the transaction to its counters.

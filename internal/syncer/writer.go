@@ -16,6 +16,9 @@ type writeBehind struct {
 	done  chan error   // receives the result of the write; nil when idle
 	batch *state.Batch // the batch being written
 	spare *state.Batch // an emptied batch for the loop to fill next
+	// offset is that of the response being read when the write started, so a
+	// failure names where the failed batch ends, not where the loop is now.
+	offset string
 }
 
 // flushBehind starts writing the pending batch into the open transaction in
@@ -37,7 +40,7 @@ func (l *streamLoop) flushBehind() error {
 	}
 	l.batch, l.wb.spare, l.wb.batch = next, nil, b
 	done := make(chan error, 1)
-	l.wb.done = done
+	l.wb.done, l.wb.offset = done, l.resp.Offset
 	tx, ctx := l.tx, l.ctx
 	go func() { done <- tx.Write(ctx, b) }()
 	return nil
@@ -54,7 +57,7 @@ func (l *streamLoop) waitWrite() error {
 	l.wb.batch.Clear()
 	l.wb.spare, l.wb.batch = l.wb.batch, nil
 	if err != nil {
-		return l.writeError(err)
+		return l.writeError(err, l.wb.offset)
 	}
 	return nil
 }
