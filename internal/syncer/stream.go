@@ -322,7 +322,6 @@ func (l *streamLoop) flush() error {
 	return nil
 }
 
-// writeError classifies a failed Tx.Write.
 // writeError classifies a failed Tx.Write of the batch read up to the
 // response at offset.
 func (l *streamLoop) writeError(err error, offset string) error {
