@@ -59,11 +59,7 @@ func (s *Sink) TxIDs(ctx context.Context, stream string) ([]sink.TxIDRow, error)
 	if err != nil {
 		return nil, fmt.Errorf("list txids of %s: %w", stream, err)
 	}
-	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (sink.TxIDRow, error) {
-		var t sink.TxIDRow
-		err := r.Scan(&t.Stream, &t.TxID, &t.NextOffset, &t.CommittedAt)
-		return t, err
-	})
+	out, err := pgx.CollectRows(rows, pgx.RowToStructByPos[sink.TxIDRow])
 	if err != nil {
 		return nil, fmt.Errorf("list txids of %s: %w", stream, err)
 	}

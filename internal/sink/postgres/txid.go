@@ -18,11 +18,7 @@ func (s *Sink) LookupTxID(ctx context.Context, txid string) ([]sink.TxIDRow, err
 	if err != nil {
 		return nil, fmt.Errorf("look up txid %q: %w", txid, err)
 	}
-	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (sink.TxIDRow, error) {
-		var t sink.TxIDRow
-		err := r.Scan(&t.Stream, &t.TxID, &t.NextOffset, &t.CommittedAt)
-		return t, err
-	})
+	out, err := pgx.CollectRows(rows, pgx.RowToStructByPos[sink.TxIDRow])
 	if err != nil {
 		return nil, fmt.Errorf("look up txid %q: %w", txid, err)
 	}

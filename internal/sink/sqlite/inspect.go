@@ -49,14 +49,7 @@ func (s *Sink) Rows(ctx context.Context, table string) ([]sink.Row, error) {
 // TxIDs returns the stream's rows of syncd_txids, ordered by txid.
 func (s *Sink) TxIDs(ctx context.Context, stream string) ([]sink.TxIDRow, error) {
 	q := `SELECT stream, txid, next_offset, committed_at FROM syncd_txids WHERE stream = ? ORDER BY txid`
-	out, err := collect(ctx, s.db, q, []any{stream}, func(r *sql.Rows) (t sink.TxIDRow, err error) {
-		var at string
-		if err = r.Scan(&t.Stream, &t.TxID, &t.NextOffset, &at); err != nil {
-			return t, err
-		}
-		t.CommittedAt, err = parseTime(at)
-		return t, err
-	})
+	out, err := collect(ctx, s.db, q, []any{stream}, scanTxID)
 	if err != nil {
 		return nil, fmt.Errorf("list txids of %s: %w", stream, err)
 	}

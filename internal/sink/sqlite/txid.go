@@ -13,14 +13,7 @@ import (
 // LookupTxID returns the rows of syncd_txids holding txid, most recent first.
 func (s *Sink) LookupTxID(ctx context.Context, txid string) ([]sink.TxIDRow, error) {
 	q := `SELECT stream, txid, next_offset, committed_at FROM syncd_txids WHERE txid = ? ORDER BY committed_at DESC, stream`
-	out, err := collect(ctx, s.db, q, []any{txid}, func(r *sql.Rows) (t sink.TxIDRow, err error) {
-		var at string
-		if err = r.Scan(&t.Stream, &t.TxID, &t.NextOffset, &at); err != nil {
-			return t, err
-		}
-		t.CommittedAt, err = parseTime(at)
-		return t, err
-	})
+	out, err := collect(ctx, s.db, q, []any{txid}, scanTxID)
 	if err != nil {
 		return nil, fmt.Errorf("look up txid %q: %w", txid, err)
 	}
@@ -87,4 +80,14 @@ func (s *Sink) ColumnValues(ctx context.Context, table string, columns []string)
 		return nil, fmt.Errorf("read table %s: %w", table, err)
 	}
 	return out, nil
+}
+
+// scanTxID reads a row of (stream, txid, next_offset, committed_at).
+func scanTxID(r *sql.Rows) (t sink.TxIDRow, err error) {
+	var at string
+	if err = r.Scan(&t.Stream, &t.TxID, &t.NextOffset, &at); err != nil {
+		return t, err
+	}
+	t.CommittedAt, err = parseTime(at)
+	return t, err
 }
