@@ -45,7 +45,7 @@ func New(reg prometheus.Registerer) *Metrics {
 		}, []string{"stream"}),
 		rowsWritten: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "syncd_rows_written_total",
-			Help: "Row operations written after coalescing, by stream and kind (upsert or delete).",
+			Help: "Row operations written into the open transaction, counted per write after coalescing, by stream and kind (upsert or delete).",
 		}, []string{"stream", "kind"}),
 		bytesRead: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "syncd_read_bytes_total",
