@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/stdlib"
 	_ "modernc.org/sqlite"
 )
 
@@ -129,12 +130,14 @@ func vmHWM(path string) int64 {
 	return 0
 }
 
-// verifyPostgres checks that the entity tables of schema hold exactly want
-// and that the stream's checkpoint counts every event.
-func verifyPostgres(ctx context.Context, conn *pgx.Conn, schema, stream string, w *workload) error {
+// verifyTables checks that the entity tables hold exactly w's expected
+// state (row count and digest per type) and that the stream's checkpoint
+// counts every event. db is a database/sql handle on either dialect (for
+// Postgres with search_path set to syncd's schema); both accept $n
+// placeholders and double-quoted identifiers.
+func verifyTables(ctx context.Context, db *sql.DB, stream string, w *workload) error {
 	var events int64
-	if err := conn.QueryRow(ctx, fmt.Sprintf(`SELECT events_applied FROM %s WHERE stream = $1`,
-		pgx.Identifier{schema, "syncd_checkpoints"}.Sanitize()), stream).Scan(&events); err != nil {
+	if err := db.QueryRowContext(ctx, `SELECT events_applied FROM syncd_checkpoints WHERE stream = $1`, stream).Scan(&events); err != nil {
 		return fmt.Errorf("read checkpoint: %w", err)
 	}
 	if events != int64(w.events) {
@@ -142,11 +145,10 @@ func verifyPostgres(ctx context.Context, conn *pgx.Conn, schema, stream string, 
 	}
 	for typ, want := range w.want {
 		var table string
-		if err := conn.QueryRow(ctx, fmt.Sprintf(`SELECT table_name FROM %s WHERE type = $1`,
-			pgx.Identifier{schema, "syncd_types"}.Sanitize()), typ).Scan(&table); err != nil {
+		if err := db.QueryRowContext(ctx, `SELECT table_name FROM syncd_types WHERE type = $1`, typ).Scan(&table); err != nil {
 			return fmt.Errorf("table of type %q: %w", typ, err)
 		}
-		rows, err := conn.Query(ctx, fmt.Sprintf(`SELECT key, value::text FROM %s`, pgx.Identifier{schema, table}.Sanitize()))
+		rows, err := db.QueryContext(ctx, `SELECT key, CAST(value AS TEXT) FROM "`+strings.ReplaceAll(table, `"`, `""`)+`"`)
 		if err != nil {
 			return err
 		}
@@ -162,39 +164,17 @@ func verifyPostgres(ctx context.Context, conn *pgx.Conn, schema, stream string, 
 	return nil
 }
 
-// verifySQLite is verifyPostgres for a SQLite file.
-func verifySQLite(ctx context.Context, path, stream string, w *workload) error {
-	db, err := sql.Open("sqlite", "file:"+path)
+// openTarget opens a database/sql handle on a measurement's database.
+func openTarget(t target, pgURL string) (*sql.DB, error) {
+	if t.dialect == "sqlite" {
+		return sql.Open("sqlite", "file:"+t.path)
+	}
+	cfg, err := pgx.ParseConfig(pgURL)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	defer db.Close()
-	var events int64
-	if err := db.QueryRowContext(ctx, `SELECT events_applied FROM syncd_checkpoints WHERE stream = ?`, stream).Scan(&events); err != nil {
-		return fmt.Errorf("read checkpoint: %w", err)
-	}
-	if events != int64(w.events) {
-		return fmt.Errorf("checkpoint says %d events applied, want %d", events, w.events)
-	}
-	for typ, want := range w.want {
-		var table string
-		if err := db.QueryRowContext(ctx, `SELECT table_name FROM syncd_types WHERE type = ?`, typ).Scan(&table); err != nil {
-			return fmt.Errorf("table of type %q: %w", typ, err)
-		}
-		rows, err := db.QueryContext(ctx, `SELECT key, value FROM "`+strings.ReplaceAll(table, `"`, `""`)+`"`)
-		if err != nil {
-			return err
-		}
-		got, err := digestRows(func(dst ...any) bool { return rows.Next() && rows.Scan(dst...) == nil }, rows.Err)
-		rows.Close()
-		if err != nil {
-			return err
-		}
-		if got != want {
-			return fmt.Errorf("type %q: table holds %d rows (checksum %x), want %d (checksum %x)", typ, got.Rows, got.Sum, want.Rows, want.Sum)
-		}
-	}
-	return nil
+	cfg.RuntimeParams["search_path"] = t.schema
+	return stdlib.OpenDB(*cfg), nil
 }
 
 // digestRows digests (key, value) rows read through next.

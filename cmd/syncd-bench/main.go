@@ -390,10 +390,12 @@ func (b *bench) target(ctx context.Context, dialect, name string) (target, func(
 }
 
 func (b *bench) verify(ctx context.Context, t target, w *workload) error {
-	if t.dialect == "sqlite" {
-		return verifySQLite(ctx, t.path, w.name, w)
+	db, err := openTarget(t, b.cfg.pgURL)
+	if err != nil {
+		return err
 	}
-	return verifyPostgres(ctx, b.pg, t.schema, w.name, w)
+	defer db.Close()
+	return verifyTables(ctx, db, w.name, w)
 }
 
 func mb(n int64) float64         { return float64(n) / (1 << 20) }
