@@ -77,6 +77,13 @@ func (h *TxIDHub) wait(txid string) (<-chan struct{}, func()) {
 	}
 }
 
+// waiting returns how many requests wait for txid.
+func (h *TxIDHub) waiting(txid string) int {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return len(h.waiters[txid])
+}
+
 // NotifyCommits wraps db so that every successful commit tells hub the
 // txids its batches carried. The syncer's loops use the wrapped sink.
 func NotifyCommits(db sink.Sink, hub *TxIDHub) sink.Sink {

@@ -66,7 +66,13 @@ func TestTxIDWait(t *testing.T) {
 		}
 		done <- code
 	}()
-	time.Sleep(100 * time.Millisecond)
+	// Commit only once the request waits on the hub (with the poll at an
+	// hour, only the hub's wake-up can then answer it within its timeout).
+	for deadline := time.Now().Add(10 * time.Second); hub.waiting("tx-1") == 0; time.Sleep(time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("the request never waited on the hub")
+		}
+	}
 	tx, err := NotifyCommits(db, hub).Begin(ctx, "s", "-1")
 	if err != nil {
 		t.Fatal(err)
