@@ -69,6 +69,7 @@ func (e *DisappearedError) Unwrap() error { return e.Err }
 // goneState is a stream loop's memory of missing and gone answers.
 type goneState struct {
 	resync        bool      // re-reading from -1 after a 410: the next commit replaces the rows
+	resyncFrom    string    // the committed offset the server no longer retained
 	waits         int       // consecutive 404s of a stream never read
 	lastMissedLog time.Time // when the wait was last logged
 }
@@ -97,7 +98,7 @@ func (l *streamLoop) readFailed(ctx context.Context, err error) error {
 		}
 		l.log.Warn("offset no longer retained (410 Gone); re-reading the stream from the beginning to replace its rows (SYNCD_ON_GONE=resync)",
 			"url", l.stream.URL, "offset", se.Offset)
-		l.gone.resync = true
+		l.gone.resync, l.gone.resyncFrom = true, l.committed.NextOffset
 		return nil
 	}
 	return err
@@ -131,7 +132,14 @@ func (l *streamLoop) waitForStream(ctx context.Context, se *consumer.StatusError
 // is under way — then the batch starts with a reset, so the transaction that
 // commits at the next up-to-date deletes the stream's old rows first. Its
 // checkpoint compare-and-set still expects the old stored offset.
+//
+// A resync ends early when the reloaded checkpoint moved: another writer
+// (a replica, a restarted copy) read past the gone offset and committed.
 func (l *streamLoop) restartPosition() consumer.Position {
+	if l.gone.resync && l.committed.NextOffset != l.gone.resyncFrom {
+		l.log.Info("checkpoint moved during the resync; another writer re-read the stream, continuing from it", "offset", l.committed.NextOffset)
+		l.gone.resync = false
+	}
 	if !l.gone.resync {
 		return consumer.Position{Offset: l.committed.NextOffset}
 	}
