@@ -8,11 +8,11 @@ import (
 
 func TestBackoffCeilingGrowsAndCaps(t *testing.T) {
 	t.Parallel()
-	b := newBackoff(100*time.Millisecond, time.Second)
+	b := &Backoff{Initial: 100 * time.Millisecond, Max: time.Second}
 	var ceilings []time.Duration
 	b.randN = func(n int64) int64 { ceilings = append(ceilings, time.Duration(n-1)); return n - 1 }
 	for range 6 {
-		b.next(0)
+		b.Next(0)
 	}
 	want := []time.Duration{100, 200, 400, 800, 1000, 1000}
 	for i, w := range want {
@@ -20,36 +20,36 @@ func TestBackoffCeilingGrowsAndCaps(t *testing.T) {
 			t.Fatalf("ceilings = %v, want %v ms", ceilings, want)
 		}
 	}
-	if b.attempt != 6 {
-		t.Errorf("attempt = %d, want 6", b.attempt)
+	if b.Attempt() != 6 {
+		t.Errorf("attempt = %d, want 6", b.Attempt())
 	}
 }
 
 func TestBackoffFullJitter(t *testing.T) {
 	t.Parallel()
-	b := newBackoff(time.Second, time.Minute)
+	b := &Backoff{Initial: time.Second, Max: time.Minute}
 	b.randN = func(n int64) int64 { return 0 }
-	if d := b.next(0); d != 0 {
+	if d := b.Next(0); d != 0 {
 		t.Errorf("delay with rand 0 = %v, want 0 (full jitter)", d)
 	}
 	b.randN = func(n int64) int64 { return n / 2 }
-	if d := b.next(0); d != time.Second {
+	if d := b.Next(0); d != time.Second {
 		t.Errorf("delay = %v, want 1s (half of the 2s ceiling)", d)
 	}
 }
 
 func TestBackoffFloorAndReset(t *testing.T) {
 	t.Parallel()
-	b := newBackoff(100*time.Millisecond, time.Second)
+	b := &Backoff{Initial: 100 * time.Millisecond, Max: time.Second}
 	b.randN = func(n int64) int64 { return 0 }
-	if d := b.next(3 * time.Second); d != 3*time.Second {
+	if d := b.Next(3 * time.Second); d != 3*time.Second {
 		t.Errorf("delay with a 3s Retry-After = %v, want 3s", d)
 	}
-	b.next(0)
-	b.reset()
+	b.Next(0)
+	b.Reset()
 	var ceiling int64
 	b.randN = func(n int64) int64 { ceiling = n - 1; return 0 }
-	b.next(0)
+	b.Next(0)
 	if time.Duration(ceiling) != 100*time.Millisecond {
 		t.Errorf("ceiling after reset = %v, want 100ms", time.Duration(ceiling))
 	}
@@ -57,11 +57,11 @@ func TestBackoffFloorAndReset(t *testing.T) {
 
 func TestBackoffNoOverflow(t *testing.T) {
 	t.Parallel()
-	b := newBackoff(time.Hour, 30*time.Second)
+	b := &Backoff{Initial: time.Hour, Max: 30 * time.Second}
 	b.randN = func(n int64) int64 { return n - 1 }
 	for range 200 {
-		if d := b.next(0); d < 0 || d > 30*time.Second {
-			t.Fatalf("attempt %d: delay %v out of [0, 30s]", b.attempt, d)
+		if d := b.Next(0); d < 0 || d > 30*time.Second {
+			t.Fatalf("attempt %d: delay %v out of [0, 30s]", b.Attempt(), d)
 		}
 	}
 }

@@ -10,8 +10,8 @@ import (
 
 // StatusError is an HTTP response the reader could not use: the stream's URL,
 // the offset it was read from, the status and the first bytes of the body.
-// Whether Follow retries it is decided by Retryable; Follow returns the ones it
-// does not retry.
+// Reader.Next retries the ones that are Retryable and returns the others;
+// test them with errors.Is against ErrNotFound, ErrGone and ErrBadRequest.
 type StatusError struct {
 	Method string
 	URL    string // the stream URL, without query parameters
@@ -44,6 +44,20 @@ func (e *StatusError) Error() string {
 	return b.String()
 }
 
+// Is maps the status to the package's sentinels, so that callers test
+// errors.Is(err, ErrGone) without importing net/http.
+func (e *StatusError) Is(target error) bool {
+	switch target {
+	case ErrBadRequest:
+		return e.Status == http.StatusBadRequest
+	case ErrNotFound:
+		return e.Status == http.StatusNotFound
+	case ErrGone:
+		return e.Status == http.StatusGone
+	}
+	return false
+}
+
 func (e *StatusError) remedy() string {
 	switch e.Status {
 	case http.StatusBadRequest:
@@ -70,22 +84,31 @@ func (e *StatusError) Retryable() bool {
 	return e.Status >= 500
 }
 
+// The permanent statuses a *StatusError matches with errors.Is.
+var (
+	// ErrBadRequest is a 400: a malformed offset or parameters.
+	ErrBadRequest = errors.New("bad request")
+	// ErrNotFound is a 404: the stream does not exist (yet, or any more).
+	ErrNotFound = errors.New("stream not found")
+	// ErrGone is a 410: the offset is older than the server retains.
+	ErrGone = errors.New("offset gone")
+)
+
+// ErrBrokenResponse reports a response whose body broke while its messages
+// were read (truncated, corrupt, connection dropped or idle). The caller
+// discards what it read from that response; the Reader waits out a backoff
+// before its next request.
+var ErrBrokenResponse = errors.New("response broke")
+
 // ErrCorruptBody reports a response body that is not a well-formed JSON array
-// (truncated, corrupt, or something else than an array). Follow retries the
-// same offset; it only surfaces in logs and OnRetry.
+// (truncated, corrupt, or something else than an array). It comes wrapped in
+// an ErrBrokenResponse.
 var ErrCorruptBody = errors.New("corrupt response body")
 
 // ErrNotJSON reports a stream that is not in JSON mode (its Content-Type is
-// not application/json). Follow returns it: retrying cannot help.
+// not application/json). Reader.Next returns it: retrying cannot help.
 var ErrNotJSON = errors.New("not a JSON-mode stream")
 
 // ErrIdle reports a connection that sent nothing for longer than
-// Options.IdleTimeout; Follow reconnects.
+// Options.IdleTimeout; the Reader reconnects.
 var ErrIdle = errors.New("connection idle for too long")
-
-// handlerError carries an error returned by a Handler method through the
-// reader so that Follow can return it unchanged.
-type handlerError struct{ err error }
-
-func (e *handlerError) Error() string { return e.err.Error() }
-func (e *handlerError) Unwrap() error { return e.err }

@@ -15,7 +15,7 @@ func Head(ctx context.Context, client *http.Client, url string, header func(http
 	if err != nil {
 		return "", false, err
 	}
-	c, err := send(ctx, opts, opts.IdleTimeout, http.MethodHead, url, nil)
+	c, err := send(ctx, opts, opts.IdleTimeout, http.MethodHead, url)
 	if err != nil {
 		return "", false, fmt.Errorf("HEAD %s: %w", url, err)
 	}

@@ -8,15 +8,15 @@ import (
 	"time"
 )
 
-// Options configure Follow. The zero value is usable.
+// Options configure a Reader. The zero value is usable.
 type Options struct {
-	// HTTPClient sends every request. Nil means a shared client whose
-	// transport waits up to 90 s for response headers (longer than the
-	// reference server's 30 s long-poll). Do not set http.Client.Timeout on
-	// a client used here: it bounds the whole body, and a catch-up body or an
-	// SSE connection legitimately lasts longer; Follow detects dead
-	// connections with IdleTimeout instead. Leave Accept-Encoding unset so the
-	// transport negotiates and decodes gzip.
+	// HTTPClient sends every request. Nil means a shared client built on
+	// NewTransport, which sets no response header timeout: the Reader's own
+	// watchdog decides how long each kind of request may wait. Do not set
+	// http.Client.Timeout on a client used here: it bounds the whole body,
+	// and a catch-up body or an SSE connection legitimately lasts longer; the
+	// Reader detects dead connections with IdleTimeout instead. Leave
+	// Accept-Encoding unset so the transport negotiates and decodes gzip.
 	HTTPClient *http.Client
 	// Live is the tailing mode once up to date; empty means SSE.
 	Live Mode
@@ -32,10 +32,12 @@ type Options struct {
 	// zero means 100 ms and 30 s.
 	InitialBackoff time.Duration
 	MaxBackoff     time.Duration
-	// IdleTimeout is how long a request may wait for response headers or for
-	// the next body bytes before the connection is considered dead and
-	// replaced. It must exceed the server's long-poll timeout and SSE
-	// keep-alive interval; zero means 75 s (2.5× the reference server's 30 s).
+	// IdleTimeout is how long a live request (long-poll, SSE) may wait for
+	// its response headers, and how long any request may wait for the next
+	// body bytes, before the connection is considered dead and replaced. It
+	// must exceed the server's long-poll timeout and SSE keep-alive interval;
+	// zero means 75 s (2.5× the reference server's 30 s). A catch-up request
+	// waits CatchUpHeaderTimeout for its headers instead.
 	IdleTimeout time.Duration
 	// CatchUpHeaderTimeout is how long a catch-up request may wait for its
 	// response headers: the reference server builds a whole backlog before
@@ -71,18 +73,18 @@ const (
 	defaultIdleTimeout     = 75 * time.Second
 	defaultCatchUpHeaders  = 10 * time.Minute
 	// minSSESpanBytes is the least memory an SSE span (the data events up to
-	// a control event) may take before Follow falls back to a streamed
+	// a control event) may take before the Reader falls back to a streamed
 	// catch-up read; see sseSpanLimit.
 	minSSESpanBytes = 64 << 20
 )
 
-// defaultClient is shared by every Follow and Head without an HTTPClient, so
+// defaultClient is shared by every Reader and Head without an HTTPClient, so
 // that connections are pooled across streams of the same server.
 var defaultClient = &http.Client{Transport: NewTransport()}
 
 // NewTransport returns the transport a stream client should use: dial and
 // TCP keep-alive timeouts, connections pooled per server, and no response
-// header or overall timeout, because Follow's own watchdog decides how long
+// header or overall timeout, because the Reader's own watchdog decides how long
 // each kind of request may wait (a catch-up's headers arrive only once the
 // server has built the whole response).
 func NewTransport() *http.Transport {

@@ -68,8 +68,8 @@ func (s *splitter) start() {
 
 // split reads one response body from r to EOF and calls emit for each element
 // of its JSON array, in order. An empty body is an empty array. It returns the
-// number of body bytes read. Errors: a *handlerError when emit failed, an error
-// wrapping ErrCorruptBody when the array is malformed or ends early, or the
+// number of body bytes read. Errors: emit's error, unchanged; an error
+// wrapping ErrCorruptBody when the array is malformed or ends early; or the
 // read error.
 func (s *splitter) split(r *bufio.Reader, emit func(Message) error) (int64, error) {
 	s.start()
@@ -297,8 +297,5 @@ func (s *splitter) emit(p []byte, emit func(Message) error) error {
 	}
 	s.state, s.size, s.buf = stAfter, 0, s.buf[:0]
 	s.pos++
-	if err := emit(m); err != nil {
-		return &handlerError{err}
-	}
-	return nil
+	return emit(m)
 }
