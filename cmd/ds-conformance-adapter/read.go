@@ -32,9 +32,9 @@ func (a *adapter) head(ctx context.Context, cmd command) any {
 func readFailure(cmd string, err error) errorResult {
 	var se *consumer.StatusError
 	switch {
-	case errors.As(err, &se) && se.Status == http.StatusNotFound:
+	case errors.Is(err, consumer.ErrNotFound):
 		return fail(cmd, "NOT_FOUND", 404, "%v", err)
-	case errors.As(err, &se) && se.Status == http.StatusBadRequest:
+	case errors.Is(err, consumer.ErrBadRequest):
 		return fail(cmd, "INVALID_OFFSET", 400, "%v", err)
 	case errors.As(err, &se):
 		return fail(cmd, "UNEXPECTED_STATUS", se.Status, "%v", err)
@@ -49,14 +49,13 @@ type chunk struct {
 	Offset string `json:"offset,omitempty"`
 }
 
-// reader is the consumer.Handler of one read command: it turns each response
-// carrying messages into one chunk and stops when the command is satisfied.
+// reader is the state of one read command: it turns each response carrying
+// messages into one chunk and says when the command is satisfied.
 type reader struct {
 	live      bool
 	maxChunks int
 	waitUTD   bool
 
-	pos    consumer.Position
 	msgs   [][]byte
 	chunks []chunk
 	offset string
@@ -65,26 +64,28 @@ type reader struct {
 	cursor string
 }
 
-var errEnough = errors.New("read satisfied")
-
-func (r *reader) Position() consumer.Position { return r.pos }
-
-func (r *reader) Begin(consumer.Response) error { r.msgs = r.msgs[:0]; return nil }
-
-func (r *reader) Message(m consumer.Message) error {
-	var buf bytes.Buffer
-	if err := json.Compact(&buf, m.Raw); err != nil {
-		buf.Reset()
-		buf.Write(m.Raw)
+// take reads one response's messages; it returns false (keeping nothing) if
+// the response broke.
+func (r *reader) take(ctx context.Context, resp *consumer.Response) bool {
+	r.msgs = r.msgs[:0]
+	for m, err := range resp.Messages(ctx) {
+		if err != nil {
+			r.msgs = r.msgs[:0]
+			return false
+		}
+		var buf bytes.Buffer
+		if err := json.Compact(&buf, m.Raw); err != nil {
+			buf.Reset()
+			buf.Write(m.Raw)
+		}
+		r.msgs = append(r.msgs, buf.Bytes())
 	}
-	r.msgs = append(r.msgs, buf.Bytes())
-	return nil
+	return true
 }
 
-func (r *reader) Abort(error) { r.msgs = r.msgs[:0] }
-
-func (r *reader) End(resp consumer.Response) error {
-	r.pos = consumer.Position{Offset: resp.NextOffset, Cursor: resp.Cursor, UpToDate: resp.UpToDate}
+// end records a response read whole and reports whether the command is
+// satisfied.
+func (r *reader) end(resp *consumer.Response) bool {
 	r.offset, r.utd, r.closed, r.cursor = resp.NextOffset, resp.UpToDate, resp.Closed, resp.Cursor
 	if len(r.msgs) > 0 {
 		data := append([]byte("["), bytes.Join(r.msgs, []byte(","))...)
@@ -92,18 +93,34 @@ func (r *reader) End(resp consumer.Response) error {
 	}
 	switch {
 	case resp.Closed:
-		return nil // Follow returns nil at EOF
+		return true
 	case !r.live && resp.UpToDate:
-		return errEnough
+		return true
 	case r.live && r.waitUTD && resp.UpToDate:
-		return errEnough
-	case len(r.chunks) >= r.maxChunks:
-		return errEnough
+		return true
 	}
-	return nil
+	return len(r.chunks) >= r.maxChunks
 }
 
-// read follows the stream with consumer.Follow: catch-up only when live is
+// follow pulls responses from pos until the command is satisfied or the
+// reader fails.
+func (r *reader) follow(ctx context.Context, rd *consumer.Reader, pos consumer.Position) error {
+	for {
+		resp, err := rd.Next(ctx, pos)
+		if err != nil {
+			return err
+		}
+		if !r.take(ctx, resp) {
+			continue // broken: the reader retries the same offset
+		}
+		if r.end(resp) {
+			return nil
+		}
+		pos = consumer.Position{Offset: resp.NextOffset, Cursor: resp.Cursor, UpToDate: resp.UpToDate}
+	}
+}
+
+// read follows the stream with a consumer.Reader: catch-up only when live is
 // false, else catch-up then long-poll or SSE (auto means SSE), until the
 // stream closes, enough chunks arrived, it is up to date (when asked), or
 // the timeout passes.
@@ -125,7 +142,6 @@ func (a *adapter) read(ctx context.Context, cmd command) any {
 	if offset == "" {
 		offset = "-1"
 	}
-	r.pos = consumer.Position{Offset: offset}
 	r.offset = offset
 	timeout := time.Duration(cmd.TimeoutMs) * time.Millisecond
 	if timeout <= 0 {
@@ -133,9 +149,13 @@ func (a *adapter) read(ctx context.Context, cmd command) any {
 	}
 	rctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
-	err := consumer.Follow(rctx, a.url(cmd.Path), r, opts)
+	rd, err := consumer.NewReader(a.url(cmd.Path), opts)
+	if err == nil {
+		defer rd.Close()
+		err = r.follow(rctx, rd, consumer.Position{Offset: offset})
+	}
 	switch {
-	case err == nil, errors.Is(err, errEnough):
+	case err == nil:
 	case rctx.Err() != nil && ctx.Err() == nil:
 		r.utd = true // timed out waiting for more: caught up, as the reference adapter reports
 	default:

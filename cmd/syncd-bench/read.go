@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -48,41 +47,44 @@ func pureRead(ctx context.Context, streamURL string) (time.Duration, int64, erro
 	}
 }
 
-// errUpToDate stops the read+split handler at the first up-to-date response.
-var errUpToDate = errors.New("up to date")
-
-// countHandler is a consumer.Handler that only counts messages.
-type countHandler struct {
-	pos      consumer.Position
-	messages int
-	bytes    int64
-}
-
-func (h *countHandler) Position() consumer.Position      { return h.pos }
-func (h *countHandler) Begin(consumer.Response) error    { return nil }
-func (h *countHandler) Message(m consumer.Message) error { h.messages++; return nil }
-func (h *countHandler) Abort(error)                      { h.messages = 0 }
-func (h *countHandler) End(r consumer.Response) error {
-	h.pos = consumer.Position{Offset: r.NextOffset, Cursor: r.Cursor, UpToDate: r.UpToDate}
-	h.bytes += r.Bytes
-	if r.UpToDate {
-		return errUpToDate
-	}
-	return nil
-}
-
 // readSplit reads the stream to up-to-date through syncd's consumer, which
 // splits the body into messages, and discards them.
 func readSplit(ctx context.Context, streamURL string, want int) (time.Duration, error) {
-	h := &countHandler{pos: consumer.Position{Offset: "-1"}}
-	start := time.Now()
-	err := consumer.Follow(ctx, streamURL, h, consumer.Options{HTTPClient: &http.Client{Transport: http.DefaultTransport.(*http.Transport).Clone()}})
-	d := time.Since(start)
-	if !errors.Is(err, errUpToDate) {
-		return 0, fmt.Errorf("read+split: %v", err)
+	client := &http.Client{Transport: http.DefaultTransport.(*http.Transport).Clone()}
+	defer client.CloseIdleConnections()
+	r, err := consumer.NewReader(streamURL, consumer.Options{HTTPClient: client})
+	if err != nil {
+		return 0, fmt.Errorf("read+split: %w", err)
 	}
-	if h.messages != want {
-		return 0, fmt.Errorf("read+split: %d messages, want %d", h.messages, want)
+	defer r.Close()
+	start := time.Now()
+	pos, messages := consumer.Position{Offset: "-1"}, 0
+	for !pos.UpToDate {
+		resp, err := r.Next(ctx, pos)
+		if err != nil {
+			return 0, fmt.Errorf("read+split: %w", err)
+		}
+		n, ok := count(ctx, resp)
+		if !ok {
+			continue // broken: read it again
+		}
+		messages += n
+		pos = consumer.Position{Offset: resp.NextOffset, Cursor: resp.Cursor, UpToDate: resp.UpToDate}
+	}
+	d := time.Since(start)
+	if messages != want {
+		return 0, fmt.Errorf("read+split: %d messages, want %d", messages, want)
 	}
 	return d, nil
+}
+
+// count counts a response's messages; ok is false if it broke.
+func count(ctx context.Context, resp *consumer.Response) (n int, ok bool) {
+	for _, err := range resp.Messages(ctx) {
+		if err != nil {
+			return 0, false
+		}
+		n++
+	}
+	return n, true
 }

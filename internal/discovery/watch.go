@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"log/slog"
-	"net/http"
 	"strings"
 	"time"
 
@@ -42,17 +41,31 @@ const absentRetry = time.Second
 // missing registry (404) is polled until it appears; other errors are
 // logged and retried after a pause. Watch returns ctx's error.
 func Watch(ctx context.Context, registryURL string, opts consumer.Options, log *slog.Logger, fn func([]Change)) error {
-	w := &watcher{fn: fn, known: map[string]Entry{}, pos: consumer.Position{Offset: "-1"}}
+	r, err := consumer.NewReader(registryURL, opts)
+	if err != nil {
+		return err
+	}
+	defer r.Close()
+	w := &watcher{fn: fn, known: map[string]Entry{}}
+	pos := consumer.Position{Offset: "-1"}
 	absentLogged := false
 	for {
-		err := consumer.Follow(ctx, registryURL, w, opts)
+		resp, err := r.Next(ctx, pos)
+		if err == nil {
+			if !w.read(ctx, resp) {
+				continue // broken: read it again
+			}
+			pos = consumer.Position{Offset: resp.NextOffset, Cursor: resp.Cursor, UpToDate: resp.UpToDate}
+			if !resp.Closed {
+				continue
+			}
+		}
 		if ctx.Err() != nil {
 			return ctx.Err()
 		}
 		delay := absentRetry
-		var se *consumer.StatusError
 		switch {
-		case errors.As(err, &se) && se.Status == http.StatusNotFound:
+		case errors.Is(err, consumer.ErrNotFound):
 			if !absentLogged {
 				log.Info("registry stream not found yet; waiting for it (the server must run with its registry enabled)", "url", registryURL)
 				absentLogged = true
@@ -75,23 +88,30 @@ func Watch(ctx context.Context, registryURL string, opts consumer.Options, log *
 	}
 }
 
-// watcher is the consumer.Handler of the registry stream.
+// watcher keeps the registry's state and turns each response into changes.
 type watcher struct {
 	fn        func([]Change)
-	pos       consumer.Position
-	known     map[string]Entry  // the registry's state at pos
+	known     map[string]Entry  // the registry's state at the reader's position
 	pending   map[string]*Entry // this response's changes; nil means deleted
 	resetSeen bool              // this response reset the registry
 }
 
-func (w *watcher) Position() consumer.Position { return w.pos }
-
-func (w *watcher) Begin(consumer.Response) error {
+// read applies one response: it reports its changes to fn and returns true
+// once the response was read whole, or false (reporting nothing) if it broke.
+func (w *watcher) read(ctx context.Context, resp *consumer.Response) bool {
 	w.pending, w.resetSeen = map[string]*Entry{}, false
-	return nil
+	for m, err := range resp.Messages(ctx) {
+		if err != nil {
+			w.pending, w.resetSeen = nil, false
+			return false
+		}
+		w.message(m)
+	}
+	w.end()
+	return true
 }
 
-func (w *watcher) Message(m consumer.Message) error {
+func (w *watcher) message(m consumer.Message) {
 	raw := m.Raw
 	var s string
 	if json.Unmarshal(raw, &s) == nil { // a JSON text appended as a string
@@ -105,7 +125,7 @@ func (w *watcher) Message(m consumer.Message) error {
 		c := ev.Change
 		if c.Op == state.Delete {
 			w.pending[c.Key] = nil
-			return nil
+			return
 		}
 		var v struct {
 			Path        string `json:"path"`
@@ -117,11 +137,10 @@ func (w *watcher) Message(m consumer.Message) error {
 		}
 		w.pending[c.Key] = &Entry{Path: strings.TrimPrefix(v.Path, "/v1/stream/"), ContentType: v.ContentType}
 	}
-	return nil
 }
 
-func (w *watcher) End(r consumer.Response) error {
-	w.pos = consumer.Position{Offset: r.NextOffset, Cursor: r.Cursor, UpToDate: r.UpToDate}
+// end merges the response's changes into known and reports them.
+func (w *watcher) end() {
 	var out []Change
 	if w.resetSeen {
 		for k, e := range w.known {
@@ -146,7 +165,4 @@ func (w *watcher) End(r consumer.Response) error {
 	if len(out) > 0 {
 		w.fn(out)
 	}
-	return nil
 }
-
-func (w *watcher) Abort(error) { w.pending, w.resetSeen = nil, false }
