@@ -66,6 +66,19 @@ func TestBackoffNoOverflow(t *testing.T) {
 	}
 }
 
+func TestBackoffZeroValue(t *testing.T) {
+	t.Parallel()
+	var b Backoff
+	var ceilings []time.Duration
+	b.randN = func(n int64) int64 { ceilings = append(ceilings, time.Duration(n-1)); return 0 }
+	for range 20 {
+		b.Next(0)
+	}
+	if ceilings[0] != defaultInitialBackoff || ceilings[19] != defaultMaxBackoff || b.Attempt() != 20 {
+		t.Errorf("ceilings %v after %d attempts, want %v up to %v", ceilings, b.Attempt(), defaultInitialBackoff, defaultMaxBackoff)
+	}
+}
+
 func TestRetryAfter(t *testing.T) {
 	t.Parallel()
 	now := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)

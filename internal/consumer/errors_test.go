@@ -1,6 +1,8 @@
 package consumer
 
 import (
+	"errors"
+	"fmt"
 	"strings"
 	"testing"
 )
@@ -31,6 +33,21 @@ func TestStatusErrorMessage(t *testing.T) {
 		}
 		if e.Retryable() != tt.retryable {
 			t.Errorf("status %d: Retryable() = %v, want %v", tt.status, e.Retryable(), tt.retryable)
+		}
+	}
+}
+
+// StatusError matches the sentinel of its status, also when wrapped, so that
+// callers need not import net/http.
+func TestStatusErrorIs(t *testing.T) {
+	t.Parallel()
+	sentinels := map[int]error{400: ErrBadRequest, 404: ErrNotFound, 410: ErrGone}
+	for _, status := range []int{400, 404, 409, 410, 500} {
+		err := fmt.Errorf("read: %w", &StatusError{URL: "http://h/s", Status: status})
+		for s, sentinel := range sentinels {
+			if got := errors.Is(err, sentinel); got != (s == status) {
+				t.Errorf("status %d: errors.Is(err, %v) = %v", status, sentinel, got)
+			}
 		}
 	}
 }

@@ -82,10 +82,10 @@ func TestCatchUpOverSeveralResponses(t *testing.T) {
 			http.Error(w, "bad offset", 400)
 		}
 	})
-	rec := newRecorder(Position{Offset: "-1"})
-	wait, _ := follow(t, fs.URL+"/s", rec, Options{})
+	rec := newCollector(Position{Offset: "-1"})
+	wait, _ := drive(t, fs.URL+"/s", rec, Options{})
 	if err := wait(5 * time.Second); err != nil {
-		t.Fatalf("Follow = %v", err)
+		t.Fatalf("reader = %v", err)
 	}
 	got, resps, _ := rec.snapshot()
 	assertMessages(t, got, []string{"1", "2", "3"})
@@ -109,8 +109,8 @@ func TestRawElementsUntouched(t *testing.T) {
 	fs := newFake(t, func(w http.ResponseWriter, r *http.Request, n int) {
 		reply(w, 200, "1", true, true, body)
 	})
-	rec := newRecorder(Position{Offset: "-1"})
-	wait, _ := follow(t, fs.URL, rec, Options{})
+	rec := newCollector(Position{Offset: "-1"})
+	wait, _ := drive(t, fs.URL, rec, Options{})
 	if err := wait(5 * time.Second); err != nil {
 		t.Fatal(err)
 	}
@@ -128,8 +128,8 @@ func TestHeadersCaseInsensitive(t *testing.T) {
 		w.WriteHeader(200)
 		_, _ = w.Write([]byte(`[1]`))
 	})
-	rec := newRecorder(Position{Offset: "-1"})
-	wait, _ := follow(t, fs.URL, rec, Options{})
+	rec := newCollector(Position{Offset: "-1"})
+	wait, _ := drive(t, fs.URL, rec, Options{})
 	if err := wait(5 * time.Second); err != nil {
 		t.Fatal(err)
 	}
@@ -148,8 +148,8 @@ func TestOffsetsAreEscaped(t *testing.T) {
 		}
 		reply(w, 200, odd, true, true, `[]`)
 	})
-	rec := newRecorder(Position{Offset: odd})
-	wait, _ := follow(t, fs.URL, rec, Options{})
+	rec := newCollector(Position{Offset: odd})
+	wait, _ := drive(t, fs.URL, rec, Options{})
 	if err := wait(5 * time.Second); err != nil {
 		t.Fatal(err)
 	}
@@ -165,8 +165,8 @@ func TestSSECROnlyAndSpans(t *testing.T) {
 			"event: data\rdata: [3]\r\revent: control\rdata: {\"streamNextOffset\":\"x\",\"streamCursor\":\"c1\",\"upToDate\":true}\r\r" +
 			"event: control\rdata: {\"streamNextOffset\":\"x\",\"streamClosed\":true}\r\r"))
 	})
-	rec := newRecorder(Position{Offset: "-1", UpToDate: true})
-	wait, _ := follow(t, fs.URL, rec, Options{})
+	rec := newCollector(Position{Offset: "-1", UpToDate: true})
+	wait, _ := drive(t, fs.URL, rec, Options{})
 	if err := wait(5 * time.Second); err != nil {
 		t.Fatal(err)
 	}
@@ -196,8 +196,8 @@ func TestSSEReconnectsFromLastControl(t *testing.T) {
 			_, _ = w.Write([]byte("event: data\ndata: [2]\n\nevent: control\ndata: {\"streamNextOffset\":\"o2\",\"streamClosed\":true}\n\n"))
 		}
 	})
-	rec := newRecorder(Position{Offset: "-1", UpToDate: true})
-	wait, _ := follow(t, fs.URL, rec, Options{})
+	rec := newCollector(Position{Offset: "-1", UpToDate: true})
+	wait, _ := drive(t, fs.URL, rec, Options{})
 	if err := wait(5 * time.Second); err != nil {
 		t.Fatal(err)
 	}
@@ -223,14 +223,14 @@ func TestLargeMessageTruncated(t *testing.T) {
 				}
 				reply(w, 200, "1", true, true, `[1,`+big+`,"after"]`)
 			})
-			var msgs []Message
-			rec := &truncRecorder{recorder: newRecorder(Position{Offset: "-1", UpToDate: mode == "sse"}), msgs: &msgs}
-			wait, _ := follow(t, fs.URL, rec, Options{MaxMessageBytes: 64})
+			rec := newCollector(Position{Offset: "-1", UpToDate: mode == "sse"})
+			wait, _ := drive(t, fs.URL, rec, Options{MaxMessageBytes: 64})
 			if err := wait(5 * time.Second); err != nil {
 				t.Fatal(err)
 			}
 			got, _, _ := rec.snapshot()
 			assertMessages(t, got, []string{"1", big[:64], `"after"`})
+			msgs := rec.metas
 			if !msgs[1].Truncated || msgs[1].Size != int64(len(big)) || msgs[0].Truncated || msgs[2].Truncated || msgs[2].Position != 2 {
 				t.Errorf("messages = %+v", msgs)
 			}
@@ -238,18 +238,7 @@ func TestLargeMessageTruncated(t *testing.T) {
 	}
 }
 
-// truncRecorder also keeps the Message metadata.
-type truncRecorder struct {
-	*recorder
-	msgs *[]Message
-}
-
-func (r *truncRecorder) Message(m Message) error {
-	*r.msgs = append(*r.msgs, Message{Position: m.Position, Size: m.Size, Truncated: m.Truncated})
-	return r.recorder.Message(m)
-}
-
-func TestCorruptBodyAbortsAndRetries(t *testing.T) {
+func TestBrokenBodyRetriedAtTheSameOffset(t *testing.T) {
 	t.Parallel()
 	bodies := []string{
 		`[1,2] garbage`,   // garbage after the array
@@ -260,15 +249,25 @@ func TestCorruptBodyAbortsAndRetries(t *testing.T) {
 	fs := newFake(t, func(w http.ResponseWriter, r *http.Request, n int) {
 		reply(w, 200, "2", true, n == len(bodies)-1, bodies[min(n, len(bodies)-1)])
 	})
-	rec := newRecorder(Position{Offset: "-1"})
-	wait, _ := follow(t, fs.URL, rec, fastRetry(Options{}))
+	var retried []error // each broken body is paced by a backoff before the next request
+	rec := newCollector(Position{Offset: "-1"})
+	wait, _ := drive(t, fs.URL+"/s", rec, fastRetry(Options{OnRetry: func(_ int, _ time.Duration, err error) { retried = append(retried, err) }}))
 	if err := wait(5 * time.Second); err != nil {
 		t.Fatal(err)
 	}
-	got, resps, aborts := rec.snapshot()
+	got, resps, broken := rec.snapshot()
 	assertMessages(t, got, []string{"1", "2"})
-	if aborts != 3 || len(resps) != 1 {
-		t.Errorf("%d aborts, %d responses; want 3 and 1", aborts, len(resps))
+	if broken != 3 || len(resps) != 1 {
+		t.Errorf("%d broken, %d responses; want 3 and 1", broken, len(resps))
+	}
+	if len(retried) != 3 {
+		t.Errorf("%d retries, want 3", len(retried))
+	}
+	for _, err := range append(retried, rec.broken...) {
+		msg := err.Error()
+		if !errors.Is(err, ErrBrokenResponse) || !errors.Is(err, ErrCorruptBody) || !strings.Contains(msg, fs.URL+"/s") || !strings.Contains(msg, `"-1"`) {
+			t.Errorf("broken-body error %q: want ErrBrokenResponse and ErrCorruptBody, naming the URL and offset", msg)
+		}
 	}
 	for _, q := range fs.requests() {
 		if q != "offset=-1" {
@@ -280,16 +279,21 @@ func TestCorruptBodyAbortsAndRetries(t *testing.T) {
 
 func TestPermanentStatusNotRetried(t *testing.T) {
 	t.Parallel()
-	for _, status := range []int{400, 404, 410} {
+	for status, sentinel := range map[int]error{400: ErrBadRequest, 404: ErrNotFound, 410: ErrGone} {
 		fs := newFake(t, func(w http.ResponseWriter, r *http.Request, n int) {
 			http.Error(w, "no such thing", status)
 		})
-		rec := newRecorder(Position{Offset: "0_42"})
-		wait, _ := follow(t, fs.URL+"/v1/stream/s", rec, Options{})
+		rec := newCollector(Position{Offset: "0_42"})
+		wait, _ := drive(t, fs.URL+"/v1/stream/s", rec, Options{})
 		err := wait(5 * time.Second)
 		var se *StatusError
 		if !errors.As(err, &se) || se.Status != status || se.Offset != "0_42" || se.URL != fs.URL+"/v1/stream/s" || !strings.Contains(se.Body, "no such thing") {
-			t.Errorf("status %d: Follow = %#v", status, err)
+			t.Errorf("status %d: Next = %#v", status, err)
+		}
+		for _, other := range []error{ErrBadRequest, ErrNotFound, ErrGone} {
+			if errors.Is(err, other) != (other == sentinel) {
+				t.Errorf("status %d: errors.Is(err, %v) = %v", status, other, !(other == sentinel))
+			}
 		}
 		if n := len(fs.requests()); n != 1 {
 			t.Errorf("status %d: %d requests, want 1", status, n)
@@ -309,8 +313,8 @@ func TestTransientStatusRetried(t *testing.T) {
 	})
 	var attempts []int
 	var tokens int
-	rec := newRecorder(Position{Offset: "-1"})
-	wait, _ := follow(t, fs.URL, rec, fastRetry(Options{
+	rec := newCollector(Position{Offset: "-1"})
+	wait, _ := drive(t, fs.URL, rec, fastRetry(Options{
 		OnRetry: func(a int, _ time.Duration, err error) { attempts = append(attempts, a) },
 		Header: func(h http.Header) {
 			tokens++
@@ -332,48 +336,6 @@ func TestTransientStatusRetried(t *testing.T) {
 	}
 }
 
-func TestHandlerErrorsReturnedUnchanged(t *testing.T) {
-	t.Parallel()
-	boom := errors.New("boom")
-	fs := newFake(t, func(w http.ResponseWriter, r *http.Request, n int) {
-		reply(w, 200, "1", true, false, `[1,2]`)
-	})
-	for _, where := range []string{"Begin", "Message", "End"} {
-		h := &failing{recorder: newRecorder(Position{Offset: "-1"}), where: where, err: fmt.Errorf("wrapped: %w", boom)}
-		wait, _ := follow(t, fs.URL, h, Options{})
-		if err := wait(5 * time.Second); !errors.Is(err, boom) {
-			t.Errorf("%s failing: Follow = %v, want the handler's error", where, err)
-		}
-	}
-}
-
-type failing struct {
-	*recorder
-	where string
-	err   error
-}
-
-func (f *failing) Begin(r Response) error {
-	if f.where == "Begin" {
-		return f.err
-	}
-	return f.recorder.Begin(r)
-}
-
-func (f *failing) Message(m Message) error {
-	if f.where == "Message" && m.Position == 1 {
-		return f.err
-	}
-	return f.recorder.Message(m)
-}
-
-func (f *failing) End(r Response) error {
-	if f.where == "End" {
-		return f.err
-	}
-	return f.recorder.End(r)
-}
-
 func TestCancelIsPrompt(t *testing.T) {
 	t.Parallel()
 	cases := map[string]func(w http.ResponseWriter, r *http.Request){
@@ -385,7 +347,7 @@ func TestCancelIsPrompt(t *testing.T) {
 			w.(http.Flusher).Flush()
 			<-r.Context().Done()
 		},
-		// A long Retry-After: Follow is in its backoff sleep.
+		// A long Retry-After: Next is in its backoff sleep.
 		"backoff": func(w http.ResponseWriter, r *http.Request) {
 			w.Header().Set("Retry-After", "3600")
 			http.Error(w, "busy", http.StatusServiceUnavailable)
@@ -399,16 +361,16 @@ func TestCancelIsPrompt(t *testing.T) {
 			if name == "long-poll" {
 				live = LongPoll
 			}
-			rec := newRecorder(Position{Offset: "1", UpToDate: name != "backoff"})
-			wait, cancel := follow(t, fs.URL, rec, Options{Live: live})
+			rec := newCollector(Position{Offset: "1", UpToDate: name != "backoff"})
+			wait, cancel := drive(t, fs.URL, rec, Options{Live: live})
 			eventually(t, "a request", func() bool { return len(fs.requests()) > 0 })
 			start := time.Now()
 			cancel()
 			if err := wait(2 * time.Second); !errors.Is(err, context.Canceled) {
-				t.Errorf("Follow = %v, want context.Canceled", err)
+				t.Errorf("reader = %v, want context.Canceled", err)
 			}
 			if d := time.Since(start); d > time.Second {
-				t.Errorf("Follow took %v to return after cancel", d)
+				t.Errorf("the reader took %v to return after cancel", d)
 			}
 		})
 	}
@@ -426,8 +388,8 @@ func TestIdleSSEReconnected(t *testing.T) {
 		_, _ = w.Write([]byte("event: data\ndata: [1]\n\nevent: control\ndata: {\"streamNextOffset\":\"2\",\"streamClosed\":true}\n\n"))
 	})
 	var errs []error
-	rec := newRecorder(Position{Offset: "1", UpToDate: true})
-	wait, _ := follow(t, fs.URL, rec, fastRetry(Options{
+	rec := newCollector(Position{Offset: "1", UpToDate: true})
+	wait, _ := drive(t, fs.URL, rec, fastRetry(Options{
 		IdleTimeout: 200 * time.Millisecond,
 		OnRetry:     func(_ int, _ time.Duration, err error) { errs = append(errs, err) },
 	}))
@@ -448,18 +410,18 @@ func TestNotJSONStream(t *testing.T) {
 		w.Header().Set("Stream-Next-Offset", "1")
 		_, _ = w.Write([]byte("bytes"))
 	})
-	wait, _ := follow(t, fs.URL, newRecorder(Position{Offset: "-1"}), Options{})
+	wait, _ := drive(t, fs.URL, newCollector(Position{Offset: "-1"}), Options{})
 	if err := wait(5 * time.Second); !errors.Is(err, ErrNotJSON) {
-		t.Errorf("Follow = %v, want ErrNotJSON", err)
+		t.Errorf("reader = %v, want ErrNotJSON", err)
 	}
 }
 
 func TestBadOptions(t *testing.T) {
 	t.Parallel()
-	if err := Follow(context.Background(), "http://x", newRecorder(Position{}), Options{Live: "websocket"}); err == nil {
+	if _, err := NewReader("http://x", Options{Live: "websocket"}); err == nil {
 		t.Error("unknown live mode accepted")
 	}
-	if err := Follow(context.Background(), "ftp://x", newRecorder(Position{}), Options{}); err == nil {
+	if _, err := NewReader("ftp://x", Options{}); err == nil {
 		t.Error("ftp URL accepted")
 	}
 }
@@ -481,8 +443,8 @@ func TestSSESpanTooLargeFallsBackToCatchUp(t *testing.T) {
 			_, _ = w.Write([]byte("event: control\ndata: {\"streamNextOffset\":\"2\",\"streamClosed\":true}\n\n"))
 		}
 	})
-	rec := newRecorder(Position{Offset: "0", UpToDate: true})
-	wait, _ := follow(t, fs.URL, rec, Options{MaxMessageBytes: 16, spanLimit: 64})
+	rec := newCollector(Position{Offset: "0", UpToDate: true})
+	wait, _ := drive(t, fs.URL, rec, Options{MaxMessageBytes: 16, spanLimit: 64})
 	if err := wait(5 * time.Second); err != nil {
 		t.Fatal(err)
 	}
@@ -501,8 +463,8 @@ func TestNoProgressIsPaced(t *testing.T) {
 		reply(w, 200, "0", n >= 3, n >= 3, `[]`)
 	})
 	var retries int
-	rec := newRecorder(Position{Offset: "0"})
-	wait, _ := follow(t, fs.URL, rec, fastRetry(Options{OnRetry: func(int, time.Duration, error) { retries++ }}))
+	rec := newCollector(Position{Offset: "0"})
+	wait, _ := drive(t, fs.URL, rec, fastRetry(Options{OnRetry: func(int, time.Duration, error) { retries++ }}))
 	if err := wait(5 * time.Second); err != nil {
 		t.Fatal(err)
 	}
