@@ -36,7 +36,7 @@ func TestLargeBatch(t *testing.T) {
 	if err := tx.Write(ctx, b); err != nil {
 		t.Fatal(err)
 	}
-	if err := tx.Commit(ctx, sink.Commit{NextOffset: "o1", Events: 2 * n}); err != nil {
+	if _, err := tx.Commit(ctx, sink.Commit{NextOffset: "o1", Events: 2 * n}); err != nil {
 		t.Fatal(err)
 	}
 	for _, typ := range []string{"a", "b"} {

@@ -54,7 +54,7 @@ func TestNotify(t *testing.T) {
 	if err := tx.Write(ctx, b); err != nil {
 		t.Fatal(err)
 	}
-	if err := tx.Commit(ctx, sink.Commit{NextOffset: "o1", UpToDate: true, Events: 2}); err != nil {
+	if _, err := tx.Commit(ctx, sink.Commit{NextOffset: "o1", UpToDate: true, Events: 2}); err != nil {
 		t.Fatal(err)
 	}
 	// Other tests' schemas notify on the same channel: skip theirs.
@@ -97,7 +97,7 @@ func TestNotifyPayloadFits(t *testing.T) {
 		t.Fatal(err)
 	}
 	// Postgres refuses payloads over 8000 bytes: the commit would fail.
-	if err := tx.Commit(ctx, sink.Commit{NextOffset: "o1", Events: 2000}); err != nil {
+	if _, err := tx.Commit(ctx, sink.Commit{NextOffset: "o1", Events: 2000}); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -132,7 +132,7 @@ func TestSecondWriterWaits(t *testing.T) {
 	if cp, err := s.Checkpoint(short, "s", "http://x/s", "-1"); err != nil || cp.NextOffset != "-1" {
 		t.Fatalf("Checkpoint during an open transaction: %+v, %v", cp, err)
 	}
-	if err := tx1.Commit(ctx, sink.Commit{NextOffset: "1"}); err != nil {
+	if _, err := tx1.Commit(ctx, sink.Commit{NextOffset: "1"}); err != nil {
 		t.Fatal(err)
 	}
 	if err := <-second; !errors.Is(err, sink.ErrConflict) {
@@ -173,7 +173,7 @@ func TestSchemaQuoted(t *testing.T) {
 	if err := tx.Write(t.Context(), b); err != nil {
 		t.Fatal(err)
 	}
-	if err := tx.Commit(t.Context(), sink.Commit{NextOffset: "1"}); err != nil {
+	if _, err := tx.Commit(t.Context(), sink.Commit{NextOffset: "1"}); err != nil {
 		t.Fatal(err)
 	}
 	rows, err := s.Pool().Query(t.Context(), `SELECT table_name FROM information_schema.tables WHERE table_schema = $1 ORDER BY 1`, schema)
