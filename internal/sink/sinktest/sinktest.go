@@ -56,6 +56,9 @@ func Run(t *testing.T, open Opener) {
 		{"ResetStream", testResetStream},
 		{"ConcurrentStreams", testConcurrentStreams},
 		{"OpenTxDoesNotBlockOthers", testOpenTxDoesNotBlockOthers},
+		{"Result", testResult},
+		{"LargeBatch", testLargeBatch},
+		{"ManyLongTxIDs", testManyLongTxIDs},
 	}
 	t.Run("MigrateIdempotent", func(t *testing.T) {
 		t.Parallel()
@@ -65,6 +68,16 @@ func Run(t *testing.T, open Opener) {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
 			tt.fn(t, Open(t, open))
+		})
+	}
+	for _, tt := range gatedTests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			s := Open(t, open)
+			if !tt.needs(s.Capabilities()) {
+				t.Skipf("the sink's capabilities %+v do not include what this test needs", s.Capabilities())
+			}
+			tt.fn(t, s)
 		})
 	}
 }
