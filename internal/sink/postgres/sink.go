@@ -1,6 +1,8 @@
 // Package postgres is the Postgres sink: it keeps syncd's internal tables and
-// one table per entity type in one schema (SYNCD_SCHEMA), and applies each
-// stream's batches in transactions fenced by the checkpoint compare-and-set.
+// one table per entity type in one schema (SYNCD_SCHEMA), supplies the SQL of
+// the shared flow (sink.Dialect) and moves each stream's batches in
+// transactions fenced by the checkpoint compare-and-set (sink.TxDriver), with
+// the checkpoint row locked from Begin to Commit.
 package postgres
 
 import (

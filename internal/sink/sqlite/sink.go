@@ -1,5 +1,7 @@
 // Package sqlite is the SQLite sink: syncd's internal tables and one table
-// per entity type in the main database of one file.
+// per entity type in the main database of one file. It supplies the SQL of
+// the shared flow (sink.Dialect) and the staging data path of a transaction
+// (sink.TxDriver).
 //
 // SQLite has a single writer, so a stream's transaction does not hold the
 // write lock while its stream is being read. Begin checks the checkpoint;
