@@ -2,6 +2,7 @@ package sink
 
 import (
 	"context"
+	"database/sql"
 
 	"github.com/syncd-io/syncd/internal/table"
 )
@@ -21,6 +22,8 @@ type Execer interface {
 // goose's dialect querier does) and the transaction the flow runs in when it
 // configures tables. Identifiers a method receives are validated names
 // (table.CheckIdentifier, table.CandidateNames); the method quotes them.
+// Each argument is passed once: a dialect whose placeholders cannot name an
+// argument twice binds it in a derived table, e.g. FROM (SELECT ? AS name).
 type Dialect interface {
 	// Where names the database in errors: "schema x" or the file's path.
 	Where() string
@@ -82,9 +85,9 @@ type Dialect interface {
 	NullCount(name string, scope table.KeyScope, cols []table.Column) string
 }
 
-// CanBeNull reports whether a present, non-null JSON value may fail to
+// canBeNull reports whether a present, non-null JSON value may fail to
 // convert to typ (and so be counted in Result.Nulls).
-func CanBeNull(typ table.ColumnType) bool {
+func canBeNull(typ table.ColumnType) bool {
 	return typ != table.Text && typ != table.JSONB
 }
 
@@ -99,4 +102,38 @@ func queryRow(ctx context.Context, ex Execer, query string, args []any, dest ...
 		return scan(dest...)
 	})
 	return found, err
+}
+
+// SQLQuerier is what database/sql's *sql.Conn and *sql.Tx share.
+type SQLQuerier interface {
+	ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
+	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
+}
+
+// SQLExecer runs the flow's statements through database/sql: a *sql.Conn
+// inside BEGIN … COMMIT, or a *sql.Tx.
+func SQLExecer(q SQLQuerier) Execer { return sqlExecer{q} }
+
+type sqlExecer struct{ q SQLQuerier }
+
+func (e sqlExecer) Exec(ctx context.Context, query string, args ...any) (int64, error) {
+	res, err := e.q.ExecContext(ctx, query, args...)
+	if err != nil {
+		return 0, err
+	}
+	return res.RowsAffected()
+}
+
+func (e sqlExecer) Query(ctx context.Context, query string, args []any, row func(scan func(...any) error) error) error {
+	rows, err := e.q.QueryContext(ctx, query, args...)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		if err := row(rows.Scan); err != nil {
+			return err
+		}
+	}
+	return rows.Err()
 }

@@ -168,7 +168,7 @@ func (f *Flow[S]) newTable(name string, scope table.KeyScope, cols []table.Colum
 	t := &Table[S]{Name: name, Scope: scope, SQL: f.prepare(name, scope)}
 	var fallible []table.Column
 	for _, c := range cols {
-		if _, err := table.ParsePath(c.Path); err == nil && CanBeNull(c.Type) {
+		if _, err := table.ParsePath(c.Path); err == nil && canBeNull(c.Type) {
 			fallible = append(fallible, c)
 			t.Nulls.Columns = append(t.Nulls.Columns, c.Name)
 		}

@@ -59,7 +59,7 @@ func (t *tx) fail(ctx context.Context, err error) error {
 	t.failed = err
 	if !t.done {
 		t.done = true
-		_ = t.d.Abort(ctx, err)
+		_ = t.d.Abort(context.WithoutCancel(ctx), err)
 	}
 	return err
 }

@@ -108,7 +108,7 @@ func (s *Sink) ResetStream(ctx context.Context, stream string) error {
 		if n, err := res.RowsAffected(); err != nil || n == 0 {
 			return errors.Join(err, sink.ErrNotFound)
 		}
-		if _, err := s.flow.ResetRows(ctx, execer{conn}, stream); err != nil {
+		if _, err := s.flow.ResetRows(ctx, sink.SQLExecer(conn), stream); err != nil {
 			return err
 		}
 		for _, q := range []string{`DELETE FROM syncd_rejects WHERE stream = ?`, `DELETE FROM syncd_txids WHERE stream = ?`} {

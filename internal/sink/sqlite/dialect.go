@@ -26,7 +26,7 @@ func (d dialect) Where() string { return d.s.path }
 // ConfigureTx runs fn in one write transaction (BEGIN IMMEDIATE): SQLite has
 // one writer, so other processes wait for it.
 func (d dialect) ConfigureTx(ctx context.Context, fn func(sink.Execer) error) error {
-	return d.s.withWriteTx(ctx, func(conn *sql.Conn) error { return fn(execer{conn}) })
+	return d.s.withWriteTx(ctx, func(conn *sql.Conn) error { return fn(sink.SQLExecer(conn)) })
 }
 
 func (dialect) LookupType() string {
@@ -158,29 +158,4 @@ func (dialect) RecordColumn() string {
 
 func (dialect) ForgetColumn() string {
 	return `DELETE FROM syncd_columns WHERE table_name = ?1 AND column_name = ?2`
-}
-
-// execer runs the flow's statements on a connection inside a transaction.
-type execer struct{ conn *sql.Conn }
-
-func (e execer) Exec(ctx context.Context, query string, args ...any) (int64, error) {
-	res, err := e.conn.ExecContext(ctx, query, args...)
-	if err != nil {
-		return 0, err
-	}
-	return res.RowsAffected()
-}
-
-func (e execer) Query(ctx context.Context, query string, args []any, row func(scan func(...any) error) error) error {
-	rows, err := e.conn.QueryContext(ctx, query, args...)
-	if err != nil {
-		return err
-	}
-	defer rows.Close()
-	for rows.Next() {
-		if err := row(rows.Scan); err != nil {
-			return err
-		}
-	}
-	return rows.Err()
 }

@@ -240,7 +240,7 @@ func (t *tx) apply(ctx context.Context, c sink.Commit, created map[string]*entit
 		return errors.Join(err, sink.ErrConflict)
 	}
 	if t.reset {
-		tables, err := t.s.flow.ResetRows(ctx, execer{t.conn}, t.stream)
+		tables, err := t.s.flow.ResetRows(ctx, sink.SQLExecer(t.conn), t.stream)
 		if err != nil {
 			return err
 		}
@@ -271,7 +271,7 @@ func (t *tx) applyRows(ctx context.Context, ts string, created map[string]*entit
 	if err != nil {
 		return err
 	}
-	ex := execer{t.conn}
+	ex := sink.SQLExecer(t.conn)
 	for _, typ := range types {
 		tbl := t.s.flow.Cached(typ)
 		if tbl == nil {
