@@ -91,7 +91,7 @@ func sinkWrite(ctx context.Context, pgURL, schema string, w *workload) (time.Dur
 		_ = tx.Rollback(ctx)
 		return 0, err
 	}
-	if err := tx.Commit(ctx, sink.Commit{NextOffset: "end", UpToDate: true, Events: int64(batch.Events())}); err != nil {
+	if _, err := tx.Commit(ctx, sink.Commit{NextOffset: "end", UpToDate: true, Events: int64(batch.Events())}); err != nil {
 		return 0, err
 	}
 	return time.Since(start), nil

@@ -9,9 +9,9 @@ import (
 	"time"
 
 	"github.com/syncd-io/syncd/internal/mapping"
-	"github.com/syncd-io/syncd/internal/metrics"
 	"github.com/syncd-io/syncd/internal/sink"
 	"github.com/syncd-io/syncd/internal/syncer"
+	"github.com/syncd-io/syncd/internal/table"
 )
 
 // Precedence between the environment and the SYNCD_CONFIG file: a variable
@@ -98,9 +98,9 @@ func (c Config) mergeFileStreams(env []StreamSpec, file *mapping.File) ([]Stream
 }
 
 // configureSink applies the SYNCD_CONFIG file's entity types to the
-// database (a no-op without a file) and counts conversion NULLs in nulls.
-func configureSink(ctx context.Context, db sink.Sink, cfg Config, nulls *metrics.ColumnNulls) error {
-	m := sink.Mapping{ConversionNulls: nulls.Add}
+// database (a no-op without a file).
+func configureSink(ctx context.Context, db sink.Sink, cfg Config) error {
+	var m table.Mapping
 	file, err := cfg.configFile()
 	if err != nil {
 		return usageError{err}

@@ -13,8 +13,8 @@ import (
 	"time"
 
 	"github.com/syncd-io/syncd/internal/dstest"
-	"github.com/syncd-io/syncd/internal/sink"
 	"github.com/syncd-io/syncd/internal/syncer"
+	"github.com/syncd-io/syncd/internal/table"
 )
 
 // writeConfig writes a SYNCD_CONFIG file and returns the variable setting it.
@@ -151,7 +151,7 @@ types:
 			t.Errorf("typed query: %v", got)
 		}
 		for _, col := range []string{"age", "seen"} {
-			if !b.hasIndex(t, sink.IndexName("users", col)) {
+			if !b.hasIndex(t, table.IndexName("users", col)) {
 				t.Errorf("no index on users.%s", col)
 			}
 		}
@@ -246,7 +246,7 @@ types:
 			strings.Join(got, ",") != "beta|false|x,dark-mode|true|25" || b.name == "sqlite" && strings.Join(got, ",") != "beta|0|x,dark-mode|1|25" {
 			t.Errorf("after adding columns: %v", got)
 		}
-		if !b.hasIndex(t, sink.IndexName("flag", "enabled")) {
+		if !b.hasIndex(t, table.IndexName("flag", "enabled")) {
 			t.Error("no index on enabled")
 		}
 		if off, app, _, _ := b.checkpoint(t, name); off != offset || app != applied {
@@ -266,7 +266,7 @@ types:
 		if _, err := db.Exec(`SELECT enabled FROM flag`); err == nil {
 			t.Error("column enabled still exists")
 		}
-		if b.hasIndex(t, sink.IndexName("flag", "enabled")) {
+		if b.hasIndex(t, table.IndexName("flag", "enabled")) {
 			t.Error("index on enabled still exists")
 		}
 		if off, app, _, _ := b.checkpoint(t, name); off != offset || app != applied {

@@ -50,11 +50,11 @@ func runCommand(ctx context.Context, env *environment, args []string) error {
 
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	if err := configureSink(ctx, db, cfg, metrics.NewColumnNulls(reg)); err != nil {
+	if err := configureSink(ctx, db, cfg); err != nil {
 		return err
 	}
 	hub := ops.NewTxIDHub()
-	s, err := newSyncer(cfg, ops.NotifyCommits(db, hub), *once, metrics.New(reg), log, fl.source())
+	s, err := newSyncer(cfg, ops.NotifyCommits(db, hub, metrics.NewColumnNulls(reg).Add), *once, metrics.New(reg), log, fl.source())
 	if err != nil {
 		return err
 	}
@@ -182,7 +182,7 @@ func migrateCommand(ctx context.Context, env *environment, args []string) error 
 		return err
 	}
 	defer db.Close()
-	if err := configureSink(ctx, db, cfg, nil); err != nil {
+	if err := configureSink(ctx, db, cfg); err != nil {
 		return err
 	}
 	fmt.Fprintf(env.stdout, "migrations applied to %s\n", redactURL(cfg.DatabaseURL))

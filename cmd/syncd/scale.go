@@ -118,8 +118,8 @@ func newFleet(cfg Config, db sink.Sink, once bool, log *slog.Logger) (*fleet, er
 	}
 	f := &fleet{static: static, globs: globs, consumer: cfg.consumerOptions(log), log: log.With("component", "fleet"), wanted: map[string]syncer.Stream{}}
 	if cfg.Leases == "on" && !once {
-		store, ok := db.(lease.Store)
-		if !ok {
+		store := db.Leases()
+		if store == nil {
 			return nil, errors.New("SYNCD_LEASES=on: this database cannot hold leases")
 		}
 		f.leases = lease.NewManager(lease.Options{Store: store, Owner: lease.NewOwner(cfg.ReplicaID), TTL: cfg.LeaseTTL, Set: f, Logger: log})
@@ -255,8 +255,8 @@ func (f *fleet) Stop(name string) {
 // addLeases fills in each stream's lease owner and expiry, when the database
 // holds leases (Postgres) and the lease is unexpired.
 func addLeases(ctx context.Context, db sink.Sink, streams []streamStatusJSON) error {
-	store, ok := db.(lease.Store)
-	if !ok {
+	store := db.Leases()
+	if store == nil {
 		return nil
 	}
 	leases, now, err := store.Leases(ctx)

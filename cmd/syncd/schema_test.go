@@ -11,7 +11,7 @@ import (
 	"time"
 
 	"github.com/syncd-io/syncd/internal/dstest"
-	"github.com/syncd-io/syncd/internal/sink"
+	"github.com/syncd-io/syncd/internal/table"
 )
 
 // The chat schema set of the README's "Validating events": messages in
@@ -302,7 +302,7 @@ func TestSchemaColumns(t *testing.T) {
 		if w := []string{"ada|Ada|Ada|36|9.5|" + tr + "|" + tr, "bob|Bob|Bob|NULL|NULL|" + fa + "|NULL"}; !slices.Equal(got, w) {
 			t.Errorf("rows:\n got %v\nwant %v", got, w)
 		}
-		if !b.hasIndex(t, sink.IndexName("users", "nick")) {
+		if !b.hasIndex(t, table.IndexName("users", "nick")) {
 			t.Error("no index on the hand-declared column nick")
 		}
 		offset, applied, _, _ := b.checkpoint(t, name)

@@ -178,10 +178,6 @@ func rejectsCommand(ctx context.Context, env *environment, args []string) error 
 }
 
 func listRejects(ctx context.Context, db sink.Sink, stream string, limit int) ([]sink.RejectRow, error) {
-	insp, ok := db.(sink.Inspector)
-	if !ok {
-		return nil, errors.New("this database cannot list rejects")
-	}
 	streams := []string{stream}
 	if stream == "" {
 		cps, err := db.Checkpoints(ctx)
@@ -195,7 +191,7 @@ func listRejects(ctx context.Context, db sink.Sink, stream string, limit int) ([
 	}
 	var out []sink.RejectRow
 	for _, s := range streams {
-		rows, err := insp.Rejects(ctx, s, limit)
+		rows, err := db.Rejects(ctx, s, limit)
 		if err != nil {
 			return nil, err
 		}

@@ -29,15 +29,15 @@ import (
 
 	yaml "go.yaml.in/yaml/v3"
 
-	"github.com/syncd-io/syncd/internal/sink"
+	"github.com/syncd-io/syncd/internal/table"
 )
 
 // File is a parsed and validated SYNCD_CONFIG file.
 type File struct {
 	Path    string
 	Streams []Stream
-	Types   []sink.TypeMapping // ordered by type
-	Schemas map[string]Schema  // by type: the types with a schema file (see schema.go)
+	Types   []table.TypeMapping // ordered by type
+	Schemas map[string]Schema   // by type: the types with a schema file (see schema.go)
 }
 
 // Stream is one item of the file's streams list.
@@ -172,7 +172,7 @@ func Parse(path string, data []byte) (*File, error) {
 		f.Types = append(f.Types, tm)
 	}
 	if len(errs) == 0 {
-		if err := (sink.Mapping{Types: f.Types}).Validate(); err != nil {
+		if err := (table.Mapping{Types: f.Types}).Validate(); err != nil {
 			errs = append(errs, fmt.Errorf("SYNCD_CONFIG file %s: %w", path, err))
 		}
 	}
@@ -202,15 +202,15 @@ func (s streamSpec) validate() (Stream, error) {
 	return Stream{Name: s.Name, URL: s.URL, OnInvalid: s.OnInvalid, Types: s.Types}, errors.Join(errs...)
 }
 
-func (t typeSpec) mapping(typ string, l layout) (sink.TypeMapping, error) {
-	tm := sink.TypeMapping{Type: typ, Table: t.Table, KeyScope: sink.KeyScope(t.KeyScope)}
+func (t typeSpec) mapping(typ string, l layout) (table.TypeMapping, error) {
+	tm := table.TypeMapping{Type: typ, Table: t.Table, KeyScope: table.KeyScope(t.KeyScope)}
 	names := slices.DeleteFunc(slices.Clone(l.columns[typ]), isFromSchemaKey)
 	if len(names) != len(t.Columns.ByName) { // unreachable unless the layout failed to parse
 		names = slices.Sorted(maps.Keys(t.Columns.ByName))
 	}
 	for _, name := range names {
 		c := t.Columns.ByName[name]
-		tm.Columns = append(tm.Columns, sink.Column{Name: name, Path: c.Path, Type: sink.ColumnType(c.Type), Index: c.Index})
+		tm.Columns = append(tm.Columns, table.Column{Name: name, Path: c.Path, Type: table.ColumnType(c.Type), Index: c.Index})
 	}
 	err := tm.Validate()
 	if err != nil {

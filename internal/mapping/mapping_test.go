@@ -6,7 +6,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/syncd-io/syncd/internal/sink"
+	"github.com/syncd-io/syncd/internal/table"
 )
 
 const example = `
@@ -42,14 +42,14 @@ func TestParse(t *testing.T) {
 		t.Fatalf("types = %+v", f.Types)
 	}
 	m := f.Types[1]
-	if m.Table != "messages" || m.KeyScope != sink.ScopeStream || len(m.Columns) != 3 {
+	if m.Table != "messages" || m.KeyScope != table.ScopeStream || len(m.Columns) != 3 {
 		t.Fatalf("message = %+v", m)
 	}
 	// File order, not alphabetical.
-	want := []sink.Column{
-		{Name: "sent_at", Path: "sentAt", Type: sink.Timestamptz, Index: true},
-		{Name: "author", Path: "author.id", Type: sink.Text},
-		{Name: "first", Path: "tags[0]", Type: sink.JSONB},
+	want := []table.Column{
+		{Name: "sent_at", Path: "sentAt", Type: table.Timestamptz, Index: true},
+		{Name: "author", Path: "author.id", Type: table.Text},
+		{Name: "first", Path: "tags[0]", Type: table.JSONB},
 	}
 	for i, c := range want {
 		if m.Columns[i] != c {

@@ -7,8 +7,8 @@ import (
 
 	yaml "go.yaml.in/yaml/v3"
 
-	"github.com/syncd-io/syncd/internal/schema"
-	"github.com/syncd-io/syncd/internal/sink"
+	"github.com/syncd-io/syncd/internal/table"
+	"github.com/syncd-io/syncd/internal/typeschema"
 )
 
 // Per-type JSON Schema validation (State Protocol §7) and columns derived
@@ -26,11 +26,11 @@ import (
 
 // Schema is an entity type's compiled schema file.
 type Schema struct {
-	Validator *schema.Validator
+	Validator *typeschema.Validator
 	// FromSchema says the type's columns were derived from the schema;
 	// Skipped lists the top-level properties that got no column, and why.
 	FromSchema bool
-	Skipped    []schema.Skipped
+	Skipped    []typeschema.Skipped
 }
 
 // fromSchemaKey is the value of columns (or, in a column map, a key set to
@@ -101,7 +101,7 @@ func checkColumnFields(n *yaml.Node) error {
 // addSchema compiles the type's schema file (relative to the config file's
 // folder) and, with from_schema, adds the derived columns that the type
 // does not declare by hand.
-func (f *File) addSchema(t typeSpec, tm sink.TypeMapping) (sink.TypeMapping, error) {
+func (f *File) addSchema(t typeSpec, tm table.TypeMapping) (table.TypeMapping, error) {
 	if t.Schema == "" {
 		if t.Columns.FromSchema {
 			return tm, fmt.Errorf("columns: from_schema needs a schema: file")
@@ -112,19 +112,19 @@ func (f *File) addSchema(t typeSpec, tm sink.TypeMapping) (sink.TypeMapping, err
 	if !filepath.IsAbs(path) {
 		path = filepath.Join(filepath.Dir(f.Path), path)
 	}
-	v, err := schema.CompileNamed(path, t.Schema)
+	v, err := typeschema.CompileNamed(path, t.Schema)
 	if err != nil {
 		return tm, err
 	}
 	s := Schema{Validator: v, FromSchema: t.Columns.FromSchema}
 	if s.FromSchema {
-		var derived []sink.Column
+		var derived []table.Column
 		derived, s.Skipped = v.Columns()
 		declared := map[string]bool{}
 		for _, c := range tm.Columns {
 			declared[c.Name] = true
 		}
-		var cols []sink.Column
+		var cols []table.Column
 		for _, c := range derived {
 			if !declared[c.Name] {
 				cols = append(cols, c)

@@ -6,7 +6,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/syncd-io/syncd/internal/sink"
+	"github.com/syncd-io/syncd/internal/table"
 )
 
 const userSchema = `{
@@ -57,7 +57,7 @@ func TestSchemaColumns(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	got := map[string][]sink.Column{}
+	got := map[string][]table.Column{}
 	for _, tm := range f.Types {
 		got[tm.Type] = tm.Columns
 	}
@@ -81,7 +81,7 @@ func TestSchemaColumns(t *testing.T) {
 	}
 }
 
-func fmtCols(cs []sink.Column) string {
+func fmtCols(cs []table.Column) string {
 	var parts []string
 	for _, c := range cs {
 		parts = append(parts, "{"+c.Name+" "+c.Path+" "+string(c.Type)+" "+map[bool]string{true: "true", false: "false"}[c.Index]+"}")

@@ -85,14 +85,17 @@ func (h *TxIDHub) waiting(txid string) int {
 }
 
 // NotifyCommits wraps db so that every successful commit tells hub the
-// txids its batches carried. The syncer's loops use the wrapped sink.
-func NotifyCommits(db sink.Sink, hub *TxIDHub) sink.Sink {
-	return &notifyingSink{Sink: db, hub: hub}
+// txids it committed and hands each column's conversion NULLs to nulls
+// (which may be nil), both from the commit's sink.Result. The syncer's loops
+// use the wrapped sink.
+func NotifyCommits(db sink.Sink, hub *TxIDHub, nulls func(table, column string, n int)) sink.Sink {
+	return &notifyingSink{Sink: db, hub: hub, nulls: nulls}
 }
 
 type notifyingSink struct {
 	sink.Sink
-	hub *TxIDHub
+	hub   *TxIDHub
+	nulls func(table, column string, n int)
 }
 
 func (s *notifyingSink) Begin(ctx context.Context, stream, expectedOffset string) (sink.Tx, error) {
@@ -100,32 +103,27 @@ func (s *notifyingSink) Begin(ctx context.Context, stream, expectedOffset string
 	if err != nil {
 		return nil, err
 	}
-	return &notifyingTx{Tx: tx, hub: s.hub}, nil
+	return &notifyingTx{Tx: tx, s: s}, nil
 }
 
-// notifyingTx collects the txids of the batches written (a Tx is used by one
-// goroutine at a time).
+// notifyingTx reports what its commit returned.
 type notifyingTx struct {
 	sink.Tx
-	hub   *TxIDHub
-	txids []string
+	s *notifyingSink
 }
 
-func (t *notifyingTx) Write(ctx context.Context, b *sink.Batch) error {
-	if err := t.Tx.Write(ctx, b); err != nil {
-		return err
+func (t *notifyingTx) Commit(ctx context.Context, c sink.Commit) (sink.Result, error) {
+	res, err := t.Tx.Commit(ctx, c)
+	if err != nil {
+		return res, err
 	}
-	t.txids = append(t.txids, b.TxIDs()...)
-	return nil
-}
-
-func (t *notifyingTx) Commit(ctx context.Context, c sink.Commit) error {
-	if err := t.Tx.Commit(ctx, c); err != nil {
-		return err
+	t.s.hub.Committed(res.TxIDs)
+	if t.s.nulls != nil {
+		for _, n := range res.Nulls {
+			t.s.nulls(n.Table, n.Column, n.N)
+		}
 	}
-	t.hub.Committed(t.txids)
-	t.txids = nil
-	return nil
+	return res, nil
 }
 
 // txidCommit is the body of a 200 from /v1/txid/{txid}.

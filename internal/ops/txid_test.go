@@ -2,10 +2,12 @@ package ops
 
 import (
 	"encoding/json"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -15,6 +17,7 @@ import (
 	"github.com/syncd-io/syncd/internal/sink/sqlite"
 	"github.com/syncd-io/syncd/internal/state"
 	"github.com/syncd-io/syncd/internal/syncer"
+	"github.com/syncd-io/syncd/internal/table"
 )
 
 type noStreams struct{}
@@ -34,6 +37,10 @@ func TestTxIDWait(t *testing.T) {
 	}
 	t.Cleanup(func() { _ = db.Close() })
 	if err := db.Migrate(ctx); err != nil {
+		t.Fatal(err)
+	}
+	mapping := table.Mapping{Types: []table.TypeMapping{{Type: "t", Columns: []table.Column{{Name: "n", Path: "n", Type: table.BigInt}}}}}
+	if err := db.Configure(ctx, mapping); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := db.Checkpoint(ctx, "s", "http://x/s", "-1"); err != nil {
@@ -73,17 +80,23 @@ func TestTxIDWait(t *testing.T) {
 			t.Fatal("the request never waited on the hub")
 		}
 	}
-	tx, err := NotifyCommits(db, hub).Begin(ctx, "s", "-1")
+	var nulls []string
+	tx, err := NotifyCommits(db, hub, func(table, column string, n int) {
+		nulls = append(nulls, fmt.Sprintf("%s.%s=%d", table, column, n))
+	}).Begin(ctx, "s", "-1")
 	if err != nil {
 		t.Fatal(err)
 	}
 	b := state.NewBatch()
-	b.AddChange(state.Change{Type: "t", Key: "k", Op: state.Upsert, Value: []byte(`1`), TxID: "tx-1"}, "o1")
+	b.AddChange(state.Change{Type: "t", Key: "k", Op: state.Upsert, Value: []byte(`{"n":"x"}`), TxID: "tx-1"}, "o1")
 	if err := tx.Write(ctx, b); err != nil {
 		t.Fatal(err)
 	}
-	if err := tx.Commit(ctx, sink.Commit{NextOffset: "o1", UpToDate: true, Events: 1}); err != nil {
+	if _, err := tx.Commit(ctx, sink.Commit{NextOffset: "o1", UpToDate: true, Events: 1}); err != nil {
 		t.Fatal(err)
+	}
+	if strings.Join(nulls, " ") != "t.n=1" {
+		t.Errorf("conversion NULLs reported: %v, want t.n=1", nulls)
 	}
 	if code := <-done; code != http.StatusOK {
 		t.Fatalf("waiting request: %d", code)

@@ -6,8 +6,8 @@ import (
 )
 
 // Inspector is implemented by sinks that can show what they hold (both
-// dialects do). The status and reset commands and the shared test suite use
-// it; the stream loops never need it.
+// dialects do). The shared test suite and tests of other packages use it;
+// the stream loops never need it.
 type Inspector interface {
 	// Types lists the registered entity types and their tables, ordered by type.
 	Types(ctx context.Context) ([]TypeTable, error)
@@ -18,9 +18,6 @@ type Inspector interface {
 	// TxIDs returns the stream's rows of syncd_txids, ordered by txid.
 	TxIDs(ctx context.Context, stream string) ([]TxIDRow, error)
 
-	// Rejects returns up to limit of the stream's rejects, oldest first.
-	Rejects(ctx context.Context, stream string, limit int) ([]RejectRow, error)
-
 	// Describe lists the named entity table's columns and indexes.
 	Describe(ctx context.Context, table string) (TableDescription, error)
 
@@ -28,6 +25,9 @@ type Inspector interface {
 	// table, ordered by stream and key, keyed by column name, as the
 	// driver scans them (nil for NULL).
 	ColumnValues(ctx context.Context, table string, columns []string) ([]map[string]any, error)
+
+	// Capabilities says which optional behaviours the sink has.
+	Capabilities() Capabilities
 }
 
 // TableDescription is what Describe shows of an entity table.
@@ -60,4 +60,15 @@ type TxIDRow struct {
 	TxID        string
 	NextOffset  string
 	CommittedAt time.Time
+}
+
+// RejectRow is a row of syncd_rejects: a message that was dead-lettered.
+type RejectRow struct {
+	ID             int64
+	Stream         string
+	ResponseOffset string
+	Position       int
+	Raw            []byte // the message exactly as received
+	Reason         string
+	CreatedAt      time.Time
 }

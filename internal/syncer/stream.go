@@ -360,7 +360,7 @@ func (l *streamLoop) commit(r consumer.Response) error {
 	}
 	start := time.Now()
 	commit := sink.Commit{NextOffset: r.NextOffset, UpToDate: r.UpToDate, Closed: r.Closed, Events: l.txEvents, Rejects: l.txRejects}
-	err := l.tx.Commit(l.ctx, commit)
+	_, err := l.tx.Commit(l.ctx, commit)
 	l.tx = nil
 	if errors.Is(err, sink.ErrConflict) {
 		l.rollback()

@@ -76,7 +76,7 @@ func (s *Sink) ResetStream(ctx context.Context, stream string) error {
 			}
 			return err
 		}
-		if _, err := s.resetRows(ctx, tx, stream); err != nil {
+		if _, err := s.flow.ResetRows(ctx, execer{tx}, stream); err != nil {
 			return err
 		}
 		for _, q := range []string{s.q.deleteRejects, s.q.deleteTxIDs, s.q.deleteCP} {
@@ -90,30 +90,6 @@ func (s *Sink) ResetStream(ctx context.Context, stream string) error {
 		return fmt.Errorf("reset stream %s: %w", stream, err)
 	}
 	return nil
-}
-
-// resetRows deletes the stream's rows from every registered entity table and
-// returns the tables it removed rows from.
-func (s *Sink) resetRows(ctx context.Context, tx pgx.Tx, stream string) ([]string, error) {
-	rows, err := tx.Query(ctx, s.q.tableNames)
-	if err != nil {
-		return nil, fmt.Errorf("list entity tables: %w", err)
-	}
-	names, err := pgx.CollectRows(rows, pgx.RowTo[string])
-	if err != nil {
-		return nil, fmt.Errorf("list entity tables: %w", err)
-	}
-	var touched []string
-	for _, name := range names {
-		tag, err := tx.Exec(ctx, s.newTable(name, "").reset, stream)
-		if err != nil {
-			return nil, fmt.Errorf("reset table %s: %w", name, err)
-		}
-		if tag.RowsAffected() > 0 {
-			touched = append(touched, name)
-		}
-	}
-	return touched, nil
 }
 
 // Rejects returns up to limit of the stream's dead letters, oldest first.

@@ -4,7 +4,7 @@ import (
 	"fmt"
 	"strings"
 
-	"github.com/syncd-io/syncd/internal/sink"
+	"github.com/syncd-io/syncd/internal/table"
 )
 
 // Mapped columns are STORED generated columns computed from value by safe
@@ -15,25 +15,19 @@ import (
 // cannot.
 
 // sqlTypes are the Postgres types of the mapped column types.
-var sqlTypes = map[sink.ColumnType]string{
-	sink.Text:        "text",
-	sink.BigInt:      "bigint",
-	sink.Double:      "double precision",
-	sink.Boolean:     "boolean",
-	sink.Timestamptz: "timestamptz",
-	sink.JSONB:       "jsonb",
-}
-
-// canBeNull reports whether a present, non-null JSON value may fail to
-// convert to typ (and so be counted in the conversion metric).
-func canBeNull(typ sink.ColumnType) bool {
-	return typ != sink.Text && typ != sink.JSONB
+var sqlTypes = map[table.ColumnType]string{
+	table.Text:        "text",
+	table.BigInt:      "bigint",
+	table.Double:      "double precision",
+	table.Boolean:     "boolean",
+	table.Timestamptz: "timestamptz",
+	table.JSONB:       "jsonb",
 }
 
 // jsonAt renders the JSON value at path as a chain of -> operators, e.g.
 // (value -> 'profile' -> 'age') or (value -> 'tags' -> 0): a missing field,
 // an index past the end or a step into a scalar gives NULL.
-func jsonAt(path []sink.PathElem) string {
+func jsonAt(path []table.PathElem) string {
 	var b strings.Builder
 	b.WriteString("(value")
 	for _, e := range path {
@@ -69,76 +63,65 @@ const (
 
 // generatedExpr returns the conversion expression of a column; schema
 // qualifies syncd's helper function.
-func generatedExpr(schema string, c sink.Column) (string, error) {
-	path, err := sink.ParsePath(c.Path)
+func generatedExpr(schema string, c table.Column) (string, error) {
+	path, err := table.ParsePath(c.Path)
 	if err != nil {
 		return "", err
 	}
 	v := jsonAt(path)
 	s := "(" + v + " #>> '{}')" // the value as text: strings unquoted, JSON null → NULL
 	switch c.Type {
-	case sink.Text:
+	case table.Text:
 		return s, nil
-	case sink.JSONB:
+	case table.JSONB:
 		return "NULLIF(" + v + ", 'null'::jsonb)", nil
-	case sink.Boolean:
+	case table.Boolean:
 		return "CASE jsonb_typeof(" + v + ") WHEN 'boolean' THEN (" + v + ")::boolean END", nil
-	case sink.BigInt:
+	case table.BigInt:
 		n := "(" + v + ")::numeric"
 		return "CASE jsonb_typeof(" + v + ")" +
 			" WHEN 'number' THEN CASE WHEN " + n + " = trunc(" + n + ") AND " + n + " " + int64Range + " THEN " + n + "::bigint END" +
 			" WHEN 'string' THEN CASE WHEN " + s + " ~ " + bigintText +
 			" THEN CASE WHEN " + s + "::numeric " + int64Range + " THEN " + s + "::bigint END END END", nil
-	case sink.Double:
+	case table.Double:
 		n := "(" + v + ")::numeric"
 		sn := s + "::numeric"
 		return "CASE jsonb_typeof(" + v + ")" +
 			" WHEN 'number' THEN CASE WHEN " + n + " = 0 OR abs(" + n + ") " + float8Range + " THEN " + n + "::double precision END" +
 			" WHEN 'string' THEN CASE WHEN " + s + " ~ " + doubleText +
 			" THEN CASE WHEN " + sn + " = 0 OR abs(" + sn + ") " + float8Range + " THEN " + sn + "::double precision END END END", nil
-	case sink.Timestamptz:
+	case table.Timestamptz:
 		return "CASE jsonb_typeof(" + v + ") WHEN 'string' THEN " + quoteIdent(schema) + ".syncd_timestamptz(" + s + ") END", nil
 	}
 	return "", fmt.Errorf("unknown column type %q", c.Type)
 }
 
-// wantedColumns returns the full definitions of a mapping's columns.
-func (s *Sink) wantedColumns(cols []sink.Column) ([]sink.WantedColumn, error) {
-	out := make([]sink.WantedColumn, 0, len(cols))
+// WantedColumns returns the full definitions of a mapping's columns:
+// STORED generated columns.
+func (d dialect) WantedColumns(cols []table.Column) ([]table.WantedColumn, error) {
+	out := make([]table.WantedColumn, 0, len(cols))
 	for _, c := range cols {
-		expr, err := generatedExpr(s.schema, c)
+		expr, err := generatedExpr(d.schema, c)
 		if err != nil {
 			return nil, fmt.Errorf("column %q: %w", c.Name, err)
 		}
-		out = append(out, sink.WantedColumn{Column: c, Definition: sqlTypes[c.Type] + " GENERATED ALWAYS AS (" + expr + ") STORED"})
+		out = append(out, table.WantedColumn{Column: c, Definition: sqlTypes[c.Type] + " GENERATED ALWAYS AS (" + expr + ") STORED"})
 	}
 	return out, nil
 }
 
-// nullCounter counts, among the rows just upserted, those whose value holds
-// something (not JSON null) at a column's path that did not convert.
-type nullCounter struct {
-	columns []string
-	query   string // args: keys, and the stream in key scope stream
-}
-
-// newNullCounter returns the counter of t's fallible columns, or nil.
-func newNullCounter(t *table, cols []sink.Column) *nullCounter {
-	var names, filters []string
+// NullCount counts, among the rows just upserted, those whose value holds
+// something (not JSON null) at a column's path that did not convert; args:
+// the keys, and the stream in key scope stream (keyArgs).
+func (d dialect) NullCount(name string, scope table.KeyScope, cols []table.Column) string {
+	filters := make([]string, 0, len(cols))
 	for _, c := range cols {
-		path, err := sink.ParsePath(c.Path)
-		if err != nil || !canBeNull(c.Type) {
-			continue
-		}
-		names = append(names, c.Name)
+		path, _ := table.ParsePath(c.Path) // validated by the flow
 		filters = append(filters, fmt.Sprintf("count(*) FILTER (WHERE jsonb_typeof(%s) <> 'null' AND %s IS NULL)", jsonAt(path), quoteIdent(c.Name)))
 	}
-	if len(names) == 0 {
-		return nil
-	}
 	where := "key = ANY($1::text[])"
-	if t.scope == sink.ScopeStream {
+	if scope == table.ScopeStream {
 		where += " AND stream = $2"
 	}
-	return &nullCounter{columns: names, query: "SELECT " + strings.Join(filters, ", ") + " FROM " + t.ident + " WHERE " + where}
+	return "SELECT " + strings.Join(filters, ", ") + " FROM " + d.ident(name) + " WHERE " + where
 }

@@ -10,8 +10,6 @@ import (
 	"github.com/syncd-io/syncd/internal/sink"
 )
 
-var _ sink.Inspector = (*Sink)(nil)
-
 // Types lists the registered entity types and their tables, ordered by type.
 func (s *Sink) Types(ctx context.Context) ([]sink.TypeTable, error) {
 	rows, err := s.pool.Query(ctx, `SELECT type, table_name, key_scope FROM `+

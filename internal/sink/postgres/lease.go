@@ -10,7 +10,10 @@ import (
 	"github.com/syncd-io/syncd/internal/lease"
 )
 
-var _ lease.Store = (*Sink)(nil)
+// leaseStore is the sink's lease.Store (see Sink.Leases).
+type leaseStore struct{ s *Sink }
+
+var _ lease.Store = leaseStore{}
 
 // leaseQueries are the statements on syncd_leases and syncd_replicas. They
 // are plain SQL (no advisory locks), and every expiry is the database's
@@ -42,40 +45,40 @@ func newLeaseQueries(schema string) leaseQueries {
 }
 
 // Heartbeat implements lease.Store.
-func (s *Sink) Heartbeat(ctx context.Context, owner string, ttl time.Duration) (int, error) {
-	q := newLeaseQueries(s.schema)
-	if _, err := s.pool.Exec(ctx, q.heartbeat, owner, ttl.Milliseconds()); err != nil {
+func (ls leaseStore) Heartbeat(ctx context.Context, owner string, ttl time.Duration) (int, error) {
+	q := newLeaseQueries(ls.s.schema)
+	if _, err := ls.s.pool.Exec(ctx, q.heartbeat, owner, ttl.Milliseconds()); err != nil {
 		return 0, fmt.Errorf("heartbeat of %s: %w", owner, err)
 	}
 	var n int
-	if err := s.pool.QueryRow(ctx, q.live).Scan(&n); err != nil {
+	if err := ls.s.pool.QueryRow(ctx, q.live).Scan(&n); err != nil {
 		return 0, fmt.Errorf("count live replicas: %w", err)
 	}
 	return n, nil
 }
 
 // Renew implements lease.Store.
-func (s *Sink) Renew(ctx context.Context, owner string, streams []string, ttl time.Duration) ([]lease.Lease, error) {
-	return s.queryLeases(ctx, "renew leases", newLeaseQueries(s.schema).renew, owner, streams, ttl.Milliseconds())
+func (ls leaseStore) Renew(ctx context.Context, owner string, streams []string, ttl time.Duration) ([]lease.Lease, error) {
+	return ls.queryLeases(ctx, "renew leases", newLeaseQueries(ls.s.schema).renew, owner, streams, ttl.Milliseconds())
 }
 
 // Acquire implements lease.Store.
-func (s *Sink) Acquire(ctx context.Context, owner string, streams []string, ttl time.Duration) ([]lease.Lease, error) {
-	return s.queryLeases(ctx, "acquire leases", newLeaseQueries(s.schema).acquire, owner, streams, ttl.Milliseconds())
+func (ls leaseStore) Acquire(ctx context.Context, owner string, streams []string, ttl time.Duration) ([]lease.Lease, error) {
+	return ls.queryLeases(ctx, "acquire leases", newLeaseQueries(ls.s.schema).acquire, owner, streams, ttl.Milliseconds())
 }
 
 // Release implements lease.Store.
-func (s *Sink) Release(ctx context.Context, owner string, streams []string) error {
-	if _, err := s.pool.Exec(ctx, newLeaseQueries(s.schema).release, owner, streams); err != nil {
+func (ls leaseStore) Release(ctx context.Context, owner string, streams []string) error {
+	if _, err := ls.s.pool.Exec(ctx, newLeaseQueries(ls.s.schema).release, owner, streams); err != nil {
 		return fmt.Errorf("release leases of %s: %w", owner, err)
 	}
 	return nil
 }
 
 // Leave implements lease.Store.
-func (s *Sink) Leave(ctx context.Context, owner string) error {
-	q := newLeaseQueries(s.schema)
-	return pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+func (ls leaseStore) Leave(ctx context.Context, owner string) error {
+	q := newLeaseQueries(ls.s.schema)
+	return pgx.BeginFunc(ctx, ls.s.pool, func(tx pgx.Tx) error {
 		if _, err := tx.Exec(ctx, q.leaveLeases, owner); err != nil {
 			return fmt.Errorf("release leases of %s: %w", owner, err)
 		}
@@ -87,8 +90,8 @@ func (s *Sink) Leave(ctx context.Context, owner string) error {
 }
 
 // Leases implements lease.Store.
-func (s *Sink) Leases(ctx context.Context) ([]lease.Lease, time.Time, error) {
-	rows, err := s.pool.Query(ctx, newLeaseQueries(s.schema).list)
+func (ls leaseStore) Leases(ctx context.Context) ([]lease.Lease, time.Time, error) {
+	rows, err := ls.s.pool.Query(ctx, newLeaseQueries(ls.s.schema).list)
 	if err != nil {
 		return nil, time.Time{}, fmt.Errorf("list leases: %w", err)
 	}
@@ -108,8 +111,8 @@ func (s *Sink) Leases(ctx context.Context) ([]lease.Lease, time.Time, error) {
 	return out, now, nil
 }
 
-func (s *Sink) queryLeases(ctx context.Context, what, q string, args ...any) ([]lease.Lease, error) {
-	rows, err := s.pool.Query(ctx, q, args...)
+func (ls leaseStore) queryLeases(ctx context.Context, what, q string, args ...any) ([]lease.Lease, error) {
+	rows, err := ls.s.pool.Query(ctx, q, args...)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", what, err)
 	}

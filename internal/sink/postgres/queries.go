@@ -14,15 +14,11 @@ type queries struct {
 	lockCP        string
 	deleteCP      string
 	haltCP        string
-	tableNames    string
 	insertRejects string
 	deleteRejects string
 	listRejects   string
 	insertTxIDs   string
 	deleteTxIDs   string
-	typeTable     string
-	tableTaken    string
-	registerType  string
 	notify        string
 }
 
@@ -32,7 +28,7 @@ const checkpointColumns = `stream, url, next_offset, up_to_date, closed, events_
 
 func newQueries(schema string) queries {
 	t := func(name string) string { return quoteIdent(schema) + "." + quoteIdent(name) }
-	cp, types, rejects, txids := t("syncd_checkpoints"), t("syncd_types"), t("syncd_rejects"), t("syncd_txids")
+	cp, rejects, txids := t("syncd_checkpoints"), t("syncd_rejects"), t("syncd_txids")
 	return queries{
 		// guard is the first statement of every transaction: it fails to match
 		// when another writer moved the checkpoint, and otherwise keeps the
@@ -50,7 +46,6 @@ func newQueries(schema string) queries {
 		deleteCP: fmt.Sprintf(`DELETE FROM %s WHERE stream = $1`, cp),
 		haltCP:   fmt.Sprintf(`UPDATE %s SET halted = $2 WHERE stream = $1`, cp),
 
-		tableNames: fmt.Sprintf(`SELECT table_name FROM %s ORDER BY table_name`, types),
 		insertRejects: fmt.Sprintf(`INSERT INTO %s (stream, response_offset, position, raw, reason)
 			SELECT $1, r.response_offset, r.position, r.raw, r.reason
 			FROM unnest($2::text[], $3::int4[], $4::bytea[], $5::text[]) AS r(response_offset, position, raw, reason)`, rejects),
@@ -62,11 +57,6 @@ func newQueries(schema string) queries {
 			ON CONFLICT (stream, txid) DO UPDATE SET next_offset = excluded.next_offset, committed_at = excluded.committed_at`, txids),
 		deleteTxIDs: fmt.Sprintf(`DELETE FROM %s WHERE stream = $1`, txids),
 
-		typeTable: fmt.Sprintf(`SELECT table_name FROM %s WHERE type = $1`, types),
-		// tableTaken: the name is registered to a type, or names a relation
-		// syncd did not create ($2 is the quoted, schema-qualified name).
-		tableTaken:   fmt.Sprintf(`SELECT EXISTS (SELECT 1 FROM %s WHERE table_name = $1) OR to_regclass($2) IS NOT NULL`, types),
-		registerType: fmt.Sprintf(`INSERT INTO %s (type, table_name) VALUES ($1, $2) ON CONFLICT DO NOTHING`, types),
-		notify:       `SELECT pg_notify('syncd', $1)`,
+		notify: `SELECT pg_notify('syncd', $1)`,
 	}
 }

@@ -1,6 +1,8 @@
 // Package postgres is the Postgres sink: it keeps syncd's internal tables and
-// one table per entity type in one schema (SYNCD_SCHEMA), and applies each
-// stream's batches in transactions fenced by the checkpoint compare-and-set.
+// one table per entity type in one schema (SYNCD_SCHEMA), supplies the SQL of
+// the shared flow (sink.Dialect) and moves each stream's batches in
+// transactions fenced by the checkpoint compare-and-set (sink.TxDriver), with
+// the checkpoint row locked from Begin to Commit.
 package postgres
 
 import (
@@ -9,12 +11,13 @@ import (
 	"fmt"
 	"log/slog"
 	"strings"
-	"sync"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/syncd-io/syncd/internal/lease"
 	"github.com/syncd-io/syncd/internal/sink"
+	"github.com/syncd-io/syncd/internal/table"
 )
 
 // defaultMaxConns is the pool size when the database URL sets no
@@ -30,13 +33,13 @@ type Sink struct {
 	schema string
 	q      queries
 	logger *slog.Logger
-
-	mu      sync.RWMutex
-	types   map[string]*table // entity type → its table, once registered and created
-	mapping sink.Mapping      // set by Configure
+	flow   *sink.Flow[stmts] // the entity tables
 }
 
-var _ sink.Sink = (*Sink)(nil)
+var (
+	_ sink.Sink      = (*Sink)(nil)
+	_ sink.Inspector = (*Sink)(nil)
+)
 
 // New connects to the database at databaseURL and returns a sink for schema.
 // It does not create anything: call Migrate first. Every connection has
@@ -61,7 +64,7 @@ func New(ctx context.Context, databaseURL, schema string, logger *slog.Logger) (
 	ddlCfg := cfg.Copy()
 	ddlCfg.MaxConns, ddlCfg.MinConns = 1, 0
 
-	s := &Sink{schema: schema, q: newQueries(schema), logger: logger, types: make(map[string]*table)}
+	s := &Sink{schema: schema, q: newQueries(schema), logger: logger}
 	if s.pool, err = pgxpool.NewWithConfig(ctx, cfg); err != nil {
 		return nil, fmt.Errorf("open postgres pool: %w", err)
 	}
@@ -69,6 +72,8 @@ func New(ctx context.Context, databaseURL, schema string, logger *slog.Logger) (
 		s.pool.Close()
 		return nil, fmt.Errorf("open postgres pool: %w", err)
 	}
+	d := dialect{schema: schema, ddl: s.ddl, lockID: s.lockID()}
+	s.flow = sink.NewFlow(d, d.prepare, logger)
 	return s, nil
 }
 
@@ -84,6 +89,22 @@ func checkSchema(schema string) error {
 		return fmt.Errorf("postgres schema name %q contains a NUL byte", schema)
 	}
 	return nil
+}
+
+// Configure registers and creates the table of every mapped type and brings
+// its name, key scope, generated columns and indexes in line with the
+// mapping, all in one transaction under the schema's migration lock: either
+// every change applies or none does, and replicas starting together do it
+// once.
+func (s *Sink) Configure(ctx context.Context, m table.Mapping) error { return s.flow.Configure(ctx, m) }
+
+// Leases returns the lease store on syncd_leases and syncd_replicas.
+func (s *Sink) Leases() lease.Store { return leaseStore{s} }
+
+// Capabilities: Begin holds the checkpoint row lock, commits notify on the
+// "syncd" channel, and replicas share streams through leases.
+func (s *Sink) Capabilities() sink.Capabilities {
+	return sink.Capabilities{BeginLocks: true, Notify: true, Leases: true}
 }
 
 // quoteIdent quotes one identifier with pgx's quoting.
@@ -110,3 +131,6 @@ func (s *Sink) Close() error {
 	s.pool.Close()
 	return nil
 }
+
+// internal returns the quoted, schema-qualified name of an internal table.
+func (s *Sink) internal(name string) string { return pgx.Identifier{s.schema, name}.Sanitize() }

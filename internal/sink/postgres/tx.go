@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"slices"
 	"strings"
 	"time"
 
@@ -15,23 +14,15 @@ import (
 	"github.com/syncd-io/syncd/internal/state"
 )
 
-// tx is one stream's open Postgres transaction. It holds the stream's
-// checkpoint row lock from Begin to Commit or Rollback.
+// tx is the Postgres half of one stream's open transaction (sink.TxDriver).
+// It holds the stream's checkpoint row lock from Begin to Commit or Rollback.
 type tx struct {
 	s      *Sink
 	stream string
-	expect string
 	tx     pgx.Tx
-	done   bool  // committed or rolled back
-	failed error // the error that made the transaction unusable
-
-	touched  map[string]struct{} // entity tables written, for the notification
-	txids    []string            // distinct txids written, inserted at Commit
-	txidSeen map[string]struct{}
-	nulls    sink.ConversionCounts // conversion NULLs written, reported after Commit
 }
 
-var _ sink.Tx = (*tx)(nil)
+var _ sink.TxDriver = (*tx)(nil)
 
 // Begin opens the stream's transaction with the checkpoint compare-and-set
 // guard as its first statement. It returns sink.ErrConflict when the stored
@@ -51,56 +42,19 @@ func (s *Sink) Begin(ctx context.Context, stream, expectedOffset string) (sink.T
 		_ = ptx.Rollback(context.WithoutCancel(ctx))
 		return nil, fmt.Errorf("begin %s at %s: %w", stream, expectedOffset, err)
 	}
-	return &tx{
-		s: s, stream: stream, expect: expectedOffset, tx: ptx,
-		touched: make(map[string]struct{}), txidSeen: make(map[string]struct{}),
-	}, nil
-}
-
-// usable returns why the transaction can no longer be used, or nil.
-func (t *tx) usable() error {
-	switch {
-	case t.failed != nil:
-		return fmt.Errorf("transaction of %s failed earlier: %w", t.stream, t.failed)
-	case t.done:
-		return fmt.Errorf("transaction of %s already ended", t.stream)
-	}
-	return nil
+	return sink.NewTx(stream, &tx{s: s, stream: stream, tx: ptx}), nil
 }
 
 // Write applies the batch: the reset, then each type's upserts and deletes in
-// key order, then the rejects. Txids are kept for Commit, which knows the
+// key order, then the rejects. Txids are written at Commit, which knows the
 // offset they become visible at.
-func (t *tx) Write(ctx context.Context, b *sink.Batch) error {
-	if err := t.usable(); err != nil {
-		return err
-	}
-	if err := t.write(ctx, b); err != nil {
-		return t.fail(ctx, fmt.Errorf("write %s: %w", t.stream, err))
-	}
-	return nil
-}
-
-// fail makes the transaction unusable and rolls it back at once, releasing
-// the checkpoint row lock without waiting for the caller's Rollback.
-func (t *tx) fail(ctx context.Context, err error) error {
-	t.failed = err
-	if !t.done {
-		t.done = true
-		_ = t.tx.Rollback(context.WithoutCancel(ctx))
-	}
-	return err
-}
-
-func (t *tx) write(ctx context.Context, b *sink.Batch) error {
+func (t *tx) Write(ctx context.Context, b *sink.Batch, rec *sink.Recorder) error {
 	if b.HasReset() {
-		tables, err := t.s.resetRows(ctx, t.tx, t.stream)
+		tables, err := t.s.flow.ResetRows(ctx, execer{t.tx}, t.stream)
 		if err != nil {
 			return err
 		}
-		for _, name := range tables {
-			t.touched[name] = struct{}{}
-		}
+		rec.Touch(tables...)
 	}
 	ops := b.Ops()
 	for len(ops) > 0 {
@@ -108,26 +62,17 @@ func (t *tx) write(ctx context.Context, b *sink.Batch) error {
 		for n < len(ops) && ops[n].Type == ops[0].Type {
 			n++
 		}
-		if err := t.writeType(ctx, ops[:n]); err != nil {
+		if err := t.writeType(ctx, ops[:n], rec); err != nil {
 			return err
 		}
 		ops = ops[n:]
 	}
-	if err := t.writeRejects(ctx, b.Rejects()); err != nil {
-		return err
-	}
-	for _, id := range b.TxIDs() {
-		if _, ok := t.txidSeen[id]; !ok {
-			t.txidSeen[id] = struct{}{}
-			t.txids = append(t.txids, id)
-		}
-	}
-	return nil
+	return t.writeRejects(ctx, b.Rejects())
 }
 
 // writeType upserts and deletes the ops of one type (all of the same Type,
 // in key order) with one set-based statement each.
-func (t *tx) writeType(ctx context.Context, ops []state.Op) error {
+func (t *tx) writeType(ctx context.Context, ops []state.Op, rec *sink.Recorder) error {
 	tbl, err := t.s.table(ctx, ops[0].Type)
 	if err != nil {
 		return err
@@ -142,17 +87,19 @@ func (t *tx) writeType(ctx context.Context, ops []state.Op) error {
 		}
 	}
 	if err := t.upsert(ctx, tbl, &up); err != nil {
-		return fmt.Errorf("upsert into %s: %w", tbl.name, err)
+		return fmt.Errorf("upsert into %s: %w", tbl.Name, err)
 	}
-	if err := t.countNulls(ctx, tbl, up.keys); err != nil {
-		return fmt.Errorf("count conversion NULLs in %s: %w", tbl.name, err)
-	}
-	if len(deletes) > 0 {
-		if _, err := t.tx.Exec(ctx, tbl.delete, tbl.deleteArgs(deletes, t.stream)...); err != nil {
-			return fmt.Errorf("delete from %s: %w", tbl.name, err)
+	if len(up.keys) > 0 {
+		if err := rec.CountNulls(ctx, execer{t.tx}, tbl.Name, tbl.Nulls, keyArgs(tbl, up.keys, t.stream)...); err != nil {
+			return err
 		}
 	}
-	t.touched[tbl.name] = struct{}{}
+	if len(deletes) > 0 {
+		if _, err := t.tx.Exec(ctx, tbl.SQL.delete, keyArgs(tbl, deletes, t.stream)...); err != nil {
+			return fmt.Errorf("delete from %s: %w", tbl.Name, err)
+		}
+	}
+	rec.Touch(tbl.Name)
 	return nil
 }
 
@@ -173,13 +120,13 @@ var stageColumns = []string{"key", "value", "txid", "event_time", "synced_offset
 
 // upsert writes the rows of up into tbl with one INSERT from arrays, or
 // through COPY when there are many.
-func (t *tx) upsert(ctx context.Context, tbl *table, up *upsertArgs) error {
+func (t *tx) upsert(ctx context.Context, tbl *entity, up *upsertArgs) error {
 	n := len(up.keys)
 	if n == 0 {
 		return nil
 	}
 	if n < copyThreshold {
-		_, err := t.tx.Exec(ctx, tbl.upsert, t.stream, up.keys, up.values, up.txids, up.times, up.offsets)
+		_, err := t.tx.Exec(ctx, tbl.SQL.upsert, t.stream, up.keys, up.values, up.txids, up.times, up.offsets)
 		return err
 	}
 	if _, err := t.tx.Exec(ctx, stageDDL); err != nil {
@@ -191,7 +138,7 @@ func (t *tx) upsert(ctx context.Context, tbl *table, up *upsertArgs) error {
 	if _, err := t.tx.CopyFrom(ctx, pgx.Identifier{"pg_temp", "syncd_stage"}, stageColumns, rows); err != nil {
 		return fmt.Errorf("copy: %w", err)
 	}
-	_, err := t.tx.Exec(ctx, tbl.move, t.stream)
+	_, err := t.tx.Exec(ctx, tbl.SQL.move, t.stream)
 	return err
 }
 
@@ -254,19 +201,9 @@ func cleanText(s string) string {
 
 // Commit records the txids, writes the checkpoint, notifies listeners on the
 // "syncd" channel and commits.
-func (t *tx) Commit(ctx context.Context, c sink.Commit) error {
-	if err := t.usable(); err != nil {
-		return err
-	}
-	if err := t.commit(ctx, c); err != nil {
-		return t.fail(ctx, fmt.Errorf("commit %s at %s: %w", t.stream, c.NextOffset, err))
-	}
-	return nil
-}
-
-func (t *tx) commit(ctx context.Context, c sink.Commit) error {
-	if len(t.txids) > 0 {
-		if _, err := t.tx.Exec(ctx, t.s.q.insertTxIDs, t.stream, c.NextOffset, t.txids); err != nil {
+func (t *tx) Commit(ctx context.Context, c sink.Commit, txids []string, rec *sink.Recorder) error {
+	if len(txids) > 0 {
+		if _, err := t.tx.Exec(ctx, t.s.q.insertTxIDs, t.stream, c.NextOffset, txids); err != nil {
 			return fmt.Errorf("insert txids: %w", err)
 		}
 	}
@@ -277,33 +214,18 @@ func (t *tx) commit(ctx context.Context, c sink.Commit) error {
 	if tag.RowsAffected() == 0 {
 		return sink.ErrConflict
 	}
-	tables := make([]string, 0, len(t.touched))
-	for name := range t.touched {
-		tables = append(tables, name)
-	}
-	slices.Sort(tables)
-	if _, err := t.tx.Exec(ctx, t.s.q.notify, notifyPayload(t.s.schema, t.stream, c.NextOffset, tables, t.txids)); err != nil {
+	if _, err := t.tx.Exec(ctx, t.s.q.notify, notifyPayload(t.s.schema, t.stream, c.NextOffset, rec.Tables(), txids)); err != nil {
 		return fmt.Errorf("notify: %w", err)
 	}
-	t.done = true
-	if err := t.tx.Commit(ctx); err != nil {
-		return err
-	}
-	t.reportNulls()
-	return nil
+	return t.tx.Commit(ctx)
 }
 
-// Rollback discards the transaction; it is a no-op once the transaction has
-// ended. It runs even when ctx is cancelled, so shutdown still releases the
-// checkpoint row lock.
-func (t *tx) Rollback(ctx context.Context) error {
-	if t.done {
-		return nil
-	}
-	t.done = true
+// Abort rolls back, even when ctx is cancelled, so shutdown still releases
+// the checkpoint row lock.
+func (t *tx) Abort(ctx context.Context, _ error) error {
 	err := t.tx.Rollback(context.WithoutCancel(ctx))
 	if err != nil && !errors.Is(err, pgx.ErrTxClosed) {
-		return fmt.Errorf("rollback %s: %w", t.stream, err)
+		return err
 	}
 	return nil
 }

@@ -46,7 +46,7 @@ func BenchmarkWrite(b *testing.B, open func(b *testing.B) sink.Sink) {
 				if err := tx.Write(b.Context(), bt); err != nil {
 					b.Fatal(err)
 				}
-				if err := tx.Commit(b.Context(), sink.Commit{NextOffset: fmt.Sprint(i + 1), Events: BenchRows}); err != nil {
+				if _, err := tx.Commit(b.Context(), sink.Commit{NextOffset: fmt.Sprint(i + 1), Events: BenchRows}); err != nil {
 					b.Fatal(err)
 				}
 			}

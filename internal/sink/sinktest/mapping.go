@@ -6,12 +6,12 @@ import (
 	"maps"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/syncd-io/syncd/internal/sink"
 	"github.com/syncd-io/syncd/internal/state"
+	"github.com/syncd-io/syncd/internal/table"
 )
 
 // mappingTests are the tests of Sink.Configure and the txid lookups; Run
@@ -30,28 +30,16 @@ var mappingTests = []struct {
 	{"TxIDLookupAndPrune", testTxIDLookupAndPrune},
 }
 
-// nullCounts collects what a sink reports through Mapping.ConversionNulls.
-type nullCounts struct {
-	mu sync.Mutex
-	n  map[string]int // table.column → count
-}
-
-func (c *nullCounts) add(table, column string, n int) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.n == nil {
-		c.n = map[string]int{}
+// nulls returns a Result's conversion NULLs as table.column → count.
+func nulls(r sink.Result) map[string]int {
+	out := map[string]int{}
+	for _, n := range r.Nulls {
+		out[n.Table+"."+n.Column] += n.N
 	}
-	c.n[table+"."+column] += n
+	return out
 }
 
-func (c *nullCounts) get() map[string]int {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return maps.Clone(c.n)
-}
-
-func configure(t *testing.T, s Sink, m sink.Mapping) {
+func configure(t *testing.T, s Sink, m table.Mapping) {
 	t.Helper()
 	if err := s.Configure(ctx(t), m); err != nil {
 		t.Fatalf("configure: %v", err)
@@ -61,20 +49,20 @@ func configure(t *testing.T, s Sink, m sink.Mapping) {
 // norm turns a scanned column value into a comparable string: SQLite has no
 // boolean or timestamp type and keeps JSON as text, so both dialects are
 // compared through it. NULL is "NULL".
-func norm(t testing.TB, typ sink.ColumnType, v any) string {
+func norm(t testing.TB, typ table.ColumnType, v any) string {
 	t.Helper()
 	if v == nil {
 		return "NULL"
 	}
 	switch typ {
-	case sink.Boolean:
+	case table.Boolean:
 		switch b := v.(type) {
 		case bool:
 			return fmt.Sprint(b)
 		case int64:
 			return fmt.Sprint(b != 0)
 		}
-	case sink.Timestamptz:
+	case table.Timestamptz:
 		switch ts := v.(type) {
 		case time.Time:
 			return ts.UTC().Format(time.RFC3339Nano)
@@ -85,7 +73,7 @@ func norm(t testing.TB, typ sink.ColumnType, v any) string {
 			}
 			return p.UTC().Format(time.RFC3339Nano)
 		}
-	case sink.JSONB:
+	case table.JSONB:
 		if s, ok := v.(string); ok {
 			return canonical(t, []byte(s))
 		}
@@ -94,7 +82,7 @@ func norm(t testing.TB, typ sink.ColumnType, v any) string {
 			t.Fatal(err)
 		}
 		return canonical(t, raw)
-	case sink.BigInt, sink.Double, sink.Text:
+	case table.BigInt, table.Double, table.Text:
 		return fmt.Sprint(v)
 	}
 	t.Fatalf("unexpected %T %v for a %s column", v, v, typ)
@@ -102,7 +90,7 @@ func norm(t testing.TB, typ sink.ColumnType, v any) string {
 }
 
 // columnValues reads the columns of typ's table: key → column → normalized value.
-func columnValues(t *testing.T, s Sink, typ string, cols []sink.Column) map[string]map[string]string {
+func columnValues(t *testing.T, s Sink, typ string, cols []table.Column) map[string]map[string]string {
 	t.Helper()
 	names := []string{"stream", "key"}
 	for _, c := range cols {
@@ -123,23 +111,22 @@ func columnValues(t *testing.T, s Sink, typ string, cols []sink.Column) map[stri
 	return out
 }
 
-var profileColumns = []sink.Column{
-	{Name: "name", Path: "name", Type: sink.Text},
-	{Name: "age", Path: "profile.age", Type: sink.BigInt, Index: true},
-	{Name: "score", Path: "score", Type: sink.Double},
-	{Name: "active", Path: "active", Type: sink.Boolean, Index: true},
-	{Name: "seen_at", Path: "seen_at", Type: sink.Timestamptz, Index: true},
-	{Name: "tags", Path: "tags", Type: sink.JSONB, Index: true},
-	{Name: "first_tag", Path: "tags[0]", Type: sink.Text},
+var profileColumns = []table.Column{
+	{Name: "name", Path: "name", Type: table.Text},
+	{Name: "age", Path: "profile.age", Type: table.BigInt, Index: true},
+	{Name: "score", Path: "score", Type: table.Double},
+	{Name: "active", Path: "active", Type: table.Boolean, Index: true},
+	{Name: "seen_at", Path: "seen_at", Type: table.Timestamptz, Index: true},
+	{Name: "tags", Path: "tags", Type: table.JSONB, Index: true},
+	{Name: "first_tag", Path: "tags[0]", Type: table.Text},
 }
 
 // testMappedColumns: every column type against values that convert, that
 // are missing (NULL, not counted) and that do not convert (NULL, counted).
 func testMappedColumns(t *testing.T, s Sink) {
-	var counts nullCounts
-	configure(t, s, sink.Mapping{Types: []sink.TypeMapping{{Type: "profile", Columns: profileColumns}}, ConversionNulls: counts.add})
+	configure(t, s, table.Mapping{Types: []table.TypeMapping{{Type: "profile", Columns: profileColumns}}})
 	checkpoint(t, s, "s")
-	commit(t, s, "s", "-1", "1", batch(
+	res := commit(t, s, "s", "-1", "1", batch(
 		upsert("profile", "good", `{"name":"Ann","profile":{"age":42},"score":1.5,"active":true,"seen_at":"2024-01-02T03:04:05Z","tags":["a","b"]}`),
 		upsert("profile", "missing", `{}`),
 		upsert("profile", "scalar", `"just a string"`),
@@ -184,7 +171,7 @@ func testMappedColumns(t *testing.T, s Sink) {
 	// active, seen_at), edges (age 1.5, seen_at 30 February), huge (age,
 	// score out of range, seen_at without a zone).
 	wantCounts := map[string]int{"profile.age": 3, "profile.score": 2, "profile.active": 1, "profile.seen_at": 3}
-	if c := counts.get(); !maps.Equal(c, wantCounts) {
+	if c := nulls(res); !maps.Equal(c, wantCounts) {
 		t.Errorf("conversion NULLs = %v, want %v", c, wantCounts)
 	}
 	d, err := s.Describe(ctx(t), "profile")
@@ -195,23 +182,13 @@ func testMappedColumns(t *testing.T, s Sink) {
 		if !slices.Contains(d.Columns, c.Name) {
 			t.Errorf("column %s missing: %v", c.Name, d.Columns)
 		}
-		if ix := sink.IndexName("profile", c.Name); c.Index != slices.Contains(d.Indexes, ix) {
+		if ix := table.IndexName("profile", c.Name); c.Index != slices.Contains(d.Indexes, ix) {
 			t.Errorf("index %s on %s: want %v, indexes %v", ix, c.Name, c.Index, d.Indexes)
 		}
 	}
-	// A rolled-back transaction reports nothing.
-	tx, err := s.Begin(ctx(t), "s", "1")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := tx.Write(ctx(t), batch(upsert("profile", "bad2", `{"profile":{"age":"x"}}`))); err != nil {
-		t.Fatal(err)
-	}
-	if err := tx.Rollback(ctx(t)); err != nil {
-		t.Fatal(err)
-	}
-	if c := counts.get(); !maps.Equal(c, wantCounts) {
-		t.Errorf("conversion NULLs after a rollback = %v, want %v", c, wantCounts)
+	// A transaction that writes only good values reports none.
+	if c := nulls(commit(t, s, "s", "1", "2", batch(upsert("profile", "good2", `{"profile":{"age":7}}`)))); len(c) != 0 {
+		t.Errorf("conversion NULLs of good values = %v", c)
 	}
 }
 
@@ -219,9 +196,8 @@ func testMappedColumns(t *testing.T, s Sink) {
 // paths (Postgres COPY) computes and counts mapped columns the same way, in
 // key scope stream too.
 func testMappedColumnsLargeBatch(t *testing.T, s Sink) {
-	var counts nullCounts
-	cols := []sink.Column{{Name: "n", Path: "n", Type: sink.BigInt, Index: true}}
-	configure(t, s, sink.Mapping{Types: []sink.TypeMapping{{Type: "big", KeyScope: sink.ScopeStream, Columns: cols}}, ConversionNulls: counts.add})
+	cols := []table.Column{{Name: "n", Path: "n", Type: table.BigInt, Index: true}}
+	configure(t, s, table.Mapping{Types: []table.TypeMapping{{Type: "big", KeyScope: table.ScopeStream, Columns: cols}}})
 	checkpoint(t, s, "s")
 	const n = 2500
 	var changes []change
@@ -232,12 +208,12 @@ func testMappedColumnsLargeBatch(t *testing.T, s Sink) {
 		}
 		changes = append(changes, upsert("big", fmt.Sprintf("k%05d", i), v))
 	}
-	commit(t, s, "s", "-1", "1", batch(changes...))
+	res := commit(t, s, "s", "-1", "1", batch(changes...))
 	got := columnValues(t, s, "big", cols)
 	if len(got) != n || got["k00001"]["n"] != "1" || got["k00010"]["n"] != "NULL" || got["k02499"]["n"] != "2499" {
 		t.Fatalf("%d rows; k00001=%v k00010=%v k02499=%v", len(got), got["k00001"], got["k00010"], got["k02499"])
 	}
-	if c := counts.get(); c["big.n"] != n/10 {
+	if c := nulls(res); c["big.n"] != n/10 {
 		t.Fatalf("conversion NULLs = %v, want big.n: %d", c, n/10)
 	}
 }
@@ -245,8 +221,8 @@ func testMappedColumnsLargeBatch(t *testing.T, s Sink) {
 // testKeyScopeStream: equal keys from two streams are two rows; a delete
 // or a reset of one stream leaves the other's.
 func testKeyScopeStream(t *testing.T, s Sink) {
-	cols := []sink.Column{{Name: "body", Path: "body", Type: sink.Text, Index: true}}
-	configure(t, s, sink.Mapping{Types: []sink.TypeMapping{{Type: "message", KeyScope: sink.ScopeStream, Columns: cols}}})
+	cols := []table.Column{{Name: "body", Path: "body", Type: table.Text, Index: true}}
+	configure(t, s, table.Mapping{Types: []table.TypeMapping{{Type: "message", KeyScope: table.ScopeStream, Columns: cols}}})
 	checkpoint(t, s, "room-a")
 	checkpoint(t, s, "room-b")
 	commit(t, s, "room-a", "-1", "a1", batch(upsert("message", "m1", `{"body":"a1"}`), upsert("message", "m2", `{"body":"a2"}`)))
@@ -286,14 +262,14 @@ func testKeyScopeStream(t *testing.T, s Sink) {
 // for the rows already there, and the checkpoint does not move.
 func testColumnEvolution(t *testing.T, s Sink) {
 	typ := "item"
-	configure(t, s, sink.Mapping{Types: []sink.TypeMapping{{Type: typ}}})
+	configure(t, s, table.Mapping{Types: []table.TypeMapping{{Type: typ}}})
 	checkpoint(t, s, "s")
 	commit(t, s, "s", "-1", "1", batch(upsert(typ, "a", `{"n":"1","status":"on"}`), upsert(typ, "b", `{"n":"x","status":"off"}`)))
 	before := wantCheckpoint(t, s, "s", "1")
 
-	cols := []sink.Column{{Name: "n", Path: "n", Type: sink.Text}, {Name: "status", Path: "status", Type: sink.Text, Index: true}}
-	configure(t, s, sink.Mapping{Types: []sink.TypeMapping{{Type: typ, Columns: cols}}})
-	configure(t, s, sink.Mapping{Types: []sink.TypeMapping{{Type: typ, Columns: cols}}}) // idempotent
+	cols := []table.Column{{Name: "n", Path: "n", Type: table.Text}, {Name: "status", Path: "status", Type: table.Text, Index: true}}
+	configure(t, s, table.Mapping{Types: []table.TypeMapping{{Type: typ, Columns: cols}}})
+	configure(t, s, table.Mapping{Types: []table.TypeMapping{{Type: typ, Columns: cols}}}) // idempotent
 	got := columnValues(t, s, typ, cols)
 	if got["a"]["n"] != "1" || got["a"]["status"] != "on" || got["b"]["n"] != "x" || got["b"]["status"] != "off" {
 		t.Fatalf("after adding columns: %v", got)
@@ -302,7 +278,7 @@ func testColumnEvolution(t *testing.T, s Sink) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !slices.Contains(d.Indexes, sink.IndexName(typ, "status")) {
+	if !slices.Contains(d.Indexes, table.IndexName(typ, "status")) {
 		t.Fatalf("no index on status: %v", d.Indexes)
 	}
 	after := wantCheckpoint(t, s, "s", "1")
@@ -311,9 +287,8 @@ func testColumnEvolution(t *testing.T, s Sink) {
 	}
 
 	// Change n to bigint (drop and add again), drop status and its index.
-	cols = []sink.Column{{Name: "n", Path: "n", Type: sink.BigInt, Index: true}}
-	var counts nullCounts
-	configure(t, s, sink.Mapping{Types: []sink.TypeMapping{{Type: typ, Columns: cols}}, ConversionNulls: counts.add})
+	cols = []table.Column{{Name: "n", Path: "n", Type: table.BigInt, Index: true}}
+	configure(t, s, table.Mapping{Types: []table.TypeMapping{{Type: typ, Columns: cols}}})
 	got = columnValues(t, s, typ, cols)
 	if got["a"]["n"] != "1" || got["b"]["n"] != "NULL" {
 		t.Fatalf("after changing n to bigint: %v", got)
@@ -322,28 +297,28 @@ func testColumnEvolution(t *testing.T, s Sink) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if slices.Contains(d.Columns, "status") || slices.Contains(d.Indexes, sink.IndexName(typ, "status")) {
+	if slices.Contains(d.Columns, "status") || slices.Contains(d.Indexes, table.IndexName(typ, "status")) {
 		t.Fatalf("status still there: %+v", d)
 	}
-	if !slices.Contains(d.Indexes, sink.IndexName(typ, "n")) {
+	if !slices.Contains(d.Indexes, table.IndexName(typ, "n")) {
 		t.Fatalf("no index on n: %v", d.Indexes)
 	}
 	// Rows written after the change use the new type.
-	commit(t, s, "s", "1", "2", batch(upsert(typ, "c", `{"n":3}`), upsert(typ, "d", `{"n":"three"}`)))
+	res := commit(t, s, "s", "1", "2", batch(upsert(typ, "c", `{"n":3}`), upsert(typ, "d", `{"n":"three"}`)))
 	got = columnValues(t, s, typ, cols)
 	if got["c"]["n"] != "3" || got["d"]["n"] != "NULL" {
 		t.Fatalf("new rows: %v", got)
 	}
-	if c := counts.get(); c[typ+".n"] != 1 {
+	if c := nulls(res); c[typ+".n"] != 1 {
 		t.Fatalf("conversion NULLs = %v, want item.n: 1", c)
 	}
 	// Removing the type's columns drops them; the rows stay.
-	configure(t, s, sink.Mapping{Types: []sink.TypeMapping{{Type: typ}}})
+	configure(t, s, table.Mapping{Types: []table.TypeMapping{{Type: typ}}})
 	d, err = s.Describe(ctx(t), typ)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if strings.Join(d.Columns, ",") != strings.Join(sink.BaseColumns, ",") {
+	if strings.Join(d.Columns, ",") != strings.Join(table.BaseColumns, ",") {
 		t.Fatalf("columns after removing every mapped one: %v", d.Columns)
 	}
 	wantRows(t, s, typ, map[string]string{"a": `{"n":"1","status":"on"}`, "b": `{"n":"x","status":"off"}`, "c": `{"n":3}`, "d": `{"n":"three"}`})
@@ -352,7 +327,7 @@ func testColumnEvolution(t *testing.T, s Sink) {
 // testExplicitTable: a mapped table name is registered and used; changing
 // it renames the table with its rows.
 func testExplicitTable(t *testing.T, s Sink) {
-	configure(t, s, sink.Mapping{Types: []sink.TypeMapping{{Type: "Chat Message", Table: "messages"}, {Type: "messages"}}})
+	configure(t, s, table.Mapping{Types: []table.TypeMapping{{Type: "Chat Message", Table: "messages"}, {Type: "messages"}}})
 	if got := tableOf(t, s, "Chat Message"); got != "messages" {
 		t.Fatalf("table of Chat Message = %q", got)
 	}
@@ -361,8 +336,8 @@ func testExplicitTable(t *testing.T, s Sink) {
 	}
 	checkpoint(t, s, "s")
 	commit(t, s, "s", "-1", "1", batch(upsert("Chat Message", "k", `{"a":1}`)))
-	configure(t, s, sink.Mapping{Types: []sink.TypeMapping{{Type: "Chat Message", Table: "chat_messages",
-		Columns: []sink.Column{{Name: "a", Path: "a", Type: sink.BigInt, Index: true}}}}})
+	configure(t, s, table.Mapping{Types: []table.TypeMapping{{Type: "Chat Message", Table: "chat_messages",
+		Columns: []table.Column{{Name: "a", Path: "a", Type: table.BigInt, Index: true}}}}})
 	if got := tableOf(t, s, "Chat Message"); got != "chat_messages" {
 		t.Fatalf("table of Chat Message after rename = %q", got)
 	}
@@ -370,7 +345,7 @@ func testExplicitTable(t *testing.T, s Sink) {
 	commit(t, s, "s", "1", "2", batch(upsert("Chat Message", "k2", `{"a":2}`)))
 	wantRows(t, s, "Chat Message", map[string]string{"k": `{"a":1}`, "k2": `{"a":2}`})
 	// A table name another type holds is refused.
-	err := s.Configure(ctx(t), sink.Mapping{Types: []sink.TypeMapping{{Type: "other", Table: "chat_messages"}}})
+	err := s.Configure(ctx(t), table.Mapping{Types: []table.TypeMapping{{Type: "other", Table: "chat_messages"}}})
 	if err == nil || !strings.Contains(err.Error(), `"other"`) {
 		t.Fatalf("configure with a taken table name: %v", err)
 	}
@@ -380,12 +355,12 @@ func testExplicitTable(t *testing.T, s Sink) {
 // and mapped columns; going back to global with a key in two streams fails
 // and names the type.
 func testKeyScopeChange(t *testing.T, s Sink) {
-	cols := []sink.Column{{Name: "v", Path: "v", Type: sink.BigInt, Index: true}}
-	configure(t, s, sink.Mapping{Types: []sink.TypeMapping{{Type: "doc", Columns: cols}}})
+	cols := []table.Column{{Name: "v", Path: "v", Type: table.BigInt, Index: true}}
+	configure(t, s, table.Mapping{Types: []table.TypeMapping{{Type: "doc", Columns: cols}}})
 	checkpoint(t, s, "a")
 	checkpoint(t, s, "b")
 	commit(t, s, "a", "-1", "1", batch(upsert("doc", "k", `{"v":1}`)))
-	configure(t, s, sink.Mapping{Types: []sink.TypeMapping{{Type: "doc", KeyScope: sink.ScopeStream, Columns: cols}}})
+	configure(t, s, table.Mapping{Types: []table.TypeMapping{{Type: "doc", KeyScope: table.ScopeStream, Columns: cols}}})
 	commit(t, s, "b", "-1", "1", batch(upsert("doc", "k", `{"v":2}`)))
 	if got := fullRows(t, s, "doc"); len(got) != 2 {
 		t.Fatalf("rows after the change to key scope stream: %+v", got)
@@ -394,7 +369,7 @@ func testKeyScopeChange(t *testing.T, s Sink) {
 	if err != nil || len(vals) != 2 || fmt.Sprint(vals[0]["v"], vals[1]["v"]) != "1 2" {
 		t.Fatalf("column v after the rebuild: %v %v", vals, err)
 	}
-	err = s.Configure(ctx(t), sink.Mapping{Types: []sink.TypeMapping{{Type: "doc", Columns: cols}}})
+	err = s.Configure(ctx(t), table.Mapping{Types: []table.TypeMapping{{Type: "doc", Columns: cols}}})
 	if err == nil || !strings.Contains(err.Error(), `"doc"`) || !strings.Contains(err.Error(), "key_scope") {
 		t.Fatalf("back to global with a key in two streams: %v", err)
 	}
@@ -406,10 +381,10 @@ func testKeyScopeChange(t *testing.T, s Sink) {
 // testHostileMapping: names and paths that could carry SQL are refused
 // before anything reaches the database.
 func testHostileMapping(t *testing.T, s Sink) {
-	col := func(name, path string) []sink.Column {
-		return []sink.Column{{Name: name, Path: path, Type: sink.Text}}
+	col := func(name, path string) []table.Column {
+		return []table.Column{{Name: name, Path: path, Type: table.Text}}
 	}
-	bad := []sink.TypeMapping{
+	bad := []table.TypeMapping{
 		{Type: "t", Table: `x"; DROP TABLE syncd_checkpoints; --`},
 		{Type: "t", Table: `X`},
 		{Type: "t", Table: "syncd_checkpoints"},
@@ -421,11 +396,11 @@ func testHostileMapping(t *testing.T, s Sink) {
 		{Type: "t", Columns: col("a", "a..b")},
 		{Type: "t", Columns: col("a", "a[-1]")},
 		{Type: "t", Columns: col("a", "$.a")},
-		{Type: "t", Columns: []sink.Column{{Name: "a", Path: "a", Type: "text); DROP TABLE x; --"}}},
+		{Type: "t", Columns: []table.Column{{Name: "a", Path: "a", Type: "text); DROP TABLE x; --"}}},
 		{Type: "t", KeyScope: "tenant"},
 	}
 	for _, m := range bad {
-		if err := s.Configure(ctx(t), sink.Mapping{Types: []sink.TypeMapping{m}}); err == nil {
+		if err := s.Configure(ctx(t), table.Mapping{Types: []table.TypeMapping{m}}); err == nil {
 			t.Errorf("configure accepted %+v", m)
 		}
 	}

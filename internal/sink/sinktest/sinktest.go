@@ -1,6 +1,7 @@
 // Package sinktest is the test suite every sink dialect must pass: it pins
-// down the semantics of sink.Sink and sink.Tx once, for Postgres and SQLite
-// alike. A dialect's tests call Run with a function that opens a fresh,
+// down the semantics of sink.Sink and sink.Tx once, for every dialect, and
+// runs the tests of optional behaviours only where sink.Capabilities says
+// the dialect has them. A dialect's tests call Run with a function that opens a fresh,
 // empty (unmigrated) sink, and BenchmarkWrite for the write benchmark.
 package sinktest
 
@@ -19,7 +20,9 @@ import (
 	"github.com/syncd-io/syncd/internal/state"
 )
 
-// Sink is what the suite needs: a sink that can also show its tables.
+// Sink is what the suite needs: a sink that can also show its tables and
+// say what it supports. Dialect-specific tests are gated by
+// Capabilities, never by the dialect's name.
 type Sink interface {
 	sink.Sink
 	sink.Inspector
@@ -53,6 +56,9 @@ func Run(t *testing.T, open Opener) {
 		{"ResetStream", testResetStream},
 		{"ConcurrentStreams", testConcurrentStreams},
 		{"OpenTxDoesNotBlockOthers", testOpenTxDoesNotBlockOthers},
+		{"Result", testResult},
+		{"LargeBatch", testLargeBatch},
+		{"ManyLongTxIDs", testManyLongTxIDs},
 	}
 	t.Run("MigrateIdempotent", func(t *testing.T) {
 		t.Parallel()
@@ -62,6 +68,16 @@ func Run(t *testing.T, open Opener) {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
 			tt.fn(t, Open(t, open))
+		})
+	}
+	for _, tt := range gatedTests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			s := Open(t, open)
+			if !tt.needs(s.Capabilities()) {
+				t.Skipf("the sink's capabilities %+v do not include what this test needs", s.Capabilities())
+			}
+			tt.fn(t, s)
 		})
 	}
 }
@@ -121,8 +137,9 @@ func batch(changes ...change) *sink.Batch {
 	return b
 }
 
-// commit writes b in one transaction of stream from offset from to offset to.
-func commit(t testing.TB, s sink.Sink, stream, from, to string, b *sink.Batch) {
+// commit writes b in one transaction of stream from offset from to offset
+// to, and returns what it committed.
+func commit(t testing.TB, s sink.Sink, stream, from, to string, b *sink.Batch) sink.Result {
 	t.Helper()
 	c := ctx(t)
 	tx, err := s.Begin(c, stream, from)
@@ -133,9 +150,11 @@ func commit(t testing.TB, s sink.Sink, stream, from, to string, b *sink.Batch) {
 	if err := tx.Write(c, b); err != nil {
 		t.Fatalf("write %s: %v", stream, err)
 	}
-	if err := tx.Commit(c, sink.Commit{NextOffset: to, UpToDate: true, Events: int64(b.Events()), Rejects: int64(len(b.Rejects()))}); err != nil {
+	res, err := tx.Commit(c, sink.Commit{NextOffset: to, UpToDate: true, Events: int64(b.Events()), Rejects: int64(len(b.Rejects()))})
+	if err != nil {
 		t.Fatalf("commit %s at %s: %v", stream, to, err)
 	}
+	return res
 }
 
 // checkpoint creates (or reads) the stream's checkpoint, starting at -1.

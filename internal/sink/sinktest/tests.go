@@ -12,6 +12,7 @@ import (
 
 	"github.com/syncd-io/syncd/internal/sink"
 	"github.com/syncd-io/syncd/internal/state"
+	"github.com/syncd-io/syncd/internal/table"
 )
 
 func testMigrate(t *testing.T, open Opener) {
@@ -111,7 +112,7 @@ func testSecondWriterConflicts(t *testing.T, s Sink) {
 			defer func() { _ = tx2.Rollback(c) }()
 			if err = tx2.Write(c, batch(upsert("item", "second", `2`))); err == nil {
 				<-firstDone
-				err = tx2.Commit(c, sink.Commit{NextOffset: "2b", Events: 1})
+				_, err = tx2.Commit(c, sink.Commit{NextOffset: "2b", Events: 1})
 			}
 		}
 		second <- err
@@ -120,7 +121,7 @@ func testSecondWriterConflicts(t *testing.T, s Sink) {
 	if err := tx1.Write(c, batch(upsert("item", "first", `1`))); err != nil {
 		t.Fatal(err)
 	}
-	if err := tx1.Commit(c, sink.Commit{NextOffset: "1", Events: 1}); err != nil {
+	if _, err := tx1.Commit(c, sink.Commit{NextOffset: "1", Events: 1}); err != nil {
 		t.Fatal(err)
 	}
 	close(firstDone)
@@ -136,17 +137,17 @@ func testHostileTypeNames(t *testing.T, s Sink) {
 	want := map[string]string{ // type → table
 		"select":            "select",
 		"User":              "user", // "User" sorts (and registers) before "user"
-		"user":              sink.SuffixedTableName("user", 8),
+		"user":              table.SuffixedName("user", 8),
 		`we"ird`:            "we_ird",
 		"1st":               "t_1st",
-		"syncd_checkpoints": sink.SuffixedTableName("syncd_checkpoints", 8),
-		"syncd_migrations":  sink.SuffixedTableName("syncd_migrations", 8),
-		"sqlite_master":     sink.SuffixedTableName("sqlite_master", 8),
+		"syncd_checkpoints": table.SuffixedName("syncd_checkpoints", 8),
+		"syncd_migrations":  table.SuffixedName("syncd_migrations", 8),
+		"sqlite_master":     table.SuffixedName("sqlite_master", 8),
 		long:                strings.Repeat("l", 63),
 		"a;drop table x":    "a_drop_table_x",
 		"日本":                "__",
 		"x y":               "x_y",
-		"x-y":               sink.SuffixedTableName("x-y", 8), // after "x y" took x_y
+		"x-y":               table.SuffixedName("x-y", 8), // after "x y" took x_y
 	}
 	checkpoint(t, s, "s")
 	var changes []change
@@ -209,7 +210,7 @@ func testSeveralWrites(t *testing.T, s Sink) {
 			t.Fatal(err)
 		}
 	}
-	if err := tx.Commit(c, sink.Commit{NextOffset: "1", UpToDate: true, Events: 6}); err != nil {
+	if _, err := tx.Commit(c, sink.Commit{NextOffset: "1", UpToDate: true, Events: 6}); err != nil {
 		t.Fatal(err)
 	}
 	wantRows(t, s, "item", map[string]string{"a": `2`})
@@ -237,7 +238,7 @@ func testResetAfterFlush(t *testing.T, s Sink) {
 	if err := tx.Write(c, b); err != nil {
 		t.Fatal(err)
 	}
-	if err := tx.Commit(c, sink.Commit{NextOffset: "1", UpToDate: true, Events: 2}); err != nil {
+	if _, err := tx.Commit(c, sink.Commit{NextOffset: "1", UpToDate: true, Events: 2}); err != nil {
 		t.Fatal(err)
 	}
 	wantRows(t, s, "item", map[string]string{"after": `2`, "theirs": `0`})
@@ -374,13 +375,13 @@ func testCommitWithoutWrite(t *testing.T, s Sink) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := tx.Commit(c, sink.Commit{NextOffset: "end", UpToDate: true, Closed: true}); err != nil {
+	if _, err := tx.Commit(c, sink.Commit{NextOffset: "end", UpToDate: true, Closed: true}); err != nil {
 		t.Fatal(err)
 	}
 	if err := tx.Rollback(c); err != nil {
 		t.Fatalf("rollback after commit: %v", err)
 	}
-	if err := tx.Commit(c, sink.Commit{NextOffset: "again"}); err == nil {
+	if _, err := tx.Commit(c, sink.Commit{NextOffset: "again"}); err == nil {
 		t.Fatal("second commit succeeded")
 	}
 	if cp := wantCheckpoint(t, s, "s", "end"); !cp.UpToDate || !cp.Closed {
@@ -508,7 +509,7 @@ func writeStream(c context.Context, s sink.Sink, stream string, n, per int) erro
 		}
 		err = tx.Write(c, b)
 		if err == nil {
-			err = tx.Commit(c, sink.Commit{NextOffset: next, UpToDate: true, Events: int64(b.Events())})
+			_, err = tx.Commit(c, sink.Commit{NextOffset: next, UpToDate: true, Events: int64(b.Events())})
 		}
 		if err != nil {
 			_ = tx.Rollback(c)
@@ -543,14 +544,14 @@ func testOpenTxDoesNotBlockOthers(t *testing.T, s Sink) {
 	if err := live.Write(short, batch(upsert("item", "l1", `1`))); err != nil {
 		t.Fatal(err)
 	}
-	if err := live.Commit(short, sink.Commit{NextOffset: "1", UpToDate: true, Events: 1}); err != nil {
+	if _, err := live.Commit(short, sink.Commit{NextOffset: "1", UpToDate: true, Events: 1}); err != nil {
 		t.Fatalf("live commit while another stream's transaction is open: %v", err)
 	}
 	wantRows(t, s, "item", map[string]string{"l1": `1`})
 	if err := slow.Write(c, batch(upsert("item", "s2", `1`))); err != nil {
 		t.Fatal(err)
 	}
-	if err := slow.Commit(c, sink.Commit{NextOffset: "2", UpToDate: true, Events: 3}); err != nil {
+	if _, err := slow.Commit(c, sink.Commit{NextOffset: "2", UpToDate: true, Events: 3}); err != nil {
 		t.Fatal(err)
 	}
 	wantRows(t, s, "item", map[string]string{"l1": `1`, "s1": `1`, "s2": `1`})

@@ -108,7 +108,7 @@ func (s *Sink) ResetStream(ctx context.Context, stream string) error {
 		if n, err := res.RowsAffected(); err != nil || n == 0 {
 			return errors.Join(err, sink.ErrNotFound)
 		}
-		if err := resetRows(ctx, conn, stream); err != nil {
+		if _, err := s.flow.ResetRows(ctx, sink.SQLExecer(conn), stream); err != nil {
 			return err
 		}
 		for _, q := range []string{`DELETE FROM syncd_rejects WHERE stream = ?`, `DELETE FROM syncd_txids WHERE stream = ?`} {
@@ -120,33 +120,6 @@ func (s *Sink) ResetStream(ctx context.Context, stream string) error {
 	})
 	if err != nil {
 		return fmt.Errorf("reset stream %s: %w", stream, err)
-	}
-	return nil
-}
-
-// resetRows deletes the stream's rows from every registered entity table.
-func resetRows(ctx context.Context, conn *sql.Conn, stream string) error {
-	rows, err := conn.QueryContext(ctx, `SELECT table_name FROM syncd_types ORDER BY table_name`)
-	if err != nil {
-		return fmt.Errorf("list entity tables: %w", err)
-	}
-	var names []string
-	for rows.Next() {
-		var name string
-		if err := rows.Scan(&name); err != nil {
-			rows.Close()
-			return fmt.Errorf("list entity tables: %w", err)
-		}
-		names = append(names, name)
-	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
-		return fmt.Errorf("list entity tables: %w", err)
-	}
-	for _, name := range names {
-		if _, err := conn.ExecContext(ctx, `DELETE FROM main.`+quoteIdent(name)+` WHERE stream = ?`, stream); err != nil {
-			return fmt.Errorf("reset table %s: %w", name, err)
-		}
 	}
 	return nil
 }

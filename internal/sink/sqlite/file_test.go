@@ -83,7 +83,7 @@ func writeN(t *testing.T, s sink.Sink, stream string, n int) error {
 		if err := tx.Write(ctx, b); err != nil {
 			return err
 		}
-		if err := tx.Commit(ctx, sink.Commit{NextOffset: fmt.Sprint(i + 1), Events: 1}); err != nil {
+		if _, err := tx.Commit(ctx, sink.Commit{NextOffset: fmt.Sprint(i + 1), Events: 1}); err != nil {
 			return err
 		}
 	}

@@ -8,8 +8,6 @@ import (
 	"github.com/syncd-io/syncd/internal/sink"
 )
 
-var _ sink.Inspector = (*Sink)(nil)
-
 // Types lists the registered entity types and their tables, ordered by type.
 func (s *Sink) Types(ctx context.Context) ([]sink.TypeTable, error) {
 	out, err := collect(ctx, s.db, `SELECT type, table_name, key_scope FROM syncd_types ORDER BY type`, nil,

@@ -1,5 +1,7 @@
 // Package sqlite is the SQLite sink: syncd's internal tables and one table
-// per entity type in the main database of one file.
+// per entity type in the main database of one file. It supplies the SQL of
+// the shared flow (sink.Dialect) and the staging data path of a transaction
+// (sink.TxDriver).
 //
 // SQLite has a single writer, so a stream's transaction does not hold the
 // write lock while its stream is being read. Begin checks the checkpoint;
@@ -26,7 +28,9 @@ import (
 
 	_ "modernc.org/sqlite" // registers the "sqlite" driver
 
+	"github.com/syncd-io/syncd/internal/lease"
 	"github.com/syncd-io/syncd/internal/sink"
+	"github.com/syncd-io/syncd/internal/table"
 )
 
 // busyTimeout is how long a statement waits for another process's write lock.
@@ -43,14 +47,14 @@ type Sink struct {
 	path   string
 	logger *slog.Logger
 
-	writeMu sync.Mutex // held by whoever holds the write lock in this process
-
-	mu      sync.RWMutex
-	types   map[string]*table // entity type → its table, once committed
-	mapping sink.Mapping      // set by Configure
+	writeMu sync.Mutex        // held by whoever holds the write lock in this process
+	flow    *sink.Flow[stmts] // the entity tables
 }
 
-var _ sink.Sink = (*Sink)(nil)
+var (
+	_ sink.Sink      = (*Sink)(nil)
+	_ sink.Inspector = (*Sink)(nil)
+)
 
 // New opens (creating if missing) the database file at path in WAL mode. It
 // does not create tables: call Migrate first.
@@ -66,7 +70,9 @@ func New(ctx context.Context, path string, logger *slog.Logger) (*Sink, error) {
 		return nil, fmt.Errorf("open sqlite %s: %w", path, err)
 	}
 	db.SetMaxIdleConns(4)
-	s := &Sink{db: db, path: path, logger: logger, types: make(map[string]*table)}
+	s := &Sink{db: db, path: path, logger: logger}
+	d := dialect{s}
+	s.flow = sink.NewFlow(d, d.prepare, logger)
 	if err := s.Ping(ctx); err != nil {
 		db.Close()
 		return nil, err
@@ -84,6 +90,18 @@ func dsn(path string) string {
 		"&_pragma=foreign_keys(1)" +
 		"&_pragma=cache_size(-16384)" // 16 MiB per connection (8x the default; bounds RSS)
 }
+
+// Configure registers and creates the table of every mapped type and brings
+// its name, key scope, generated columns and indexes in line with the
+// mapping, all in one write transaction: either every change applies or
+// none does.
+func (s *Sink) Configure(ctx context.Context, m table.Mapping) error { return s.flow.Configure(ctx, m) }
+
+// Leases returns nil: SQLite runs a single replica (see LockRunner).
+func (s *Sink) Leases() lease.Store { return nil }
+
+// Capabilities: none of the optional behaviours; Begin takes no lock.
+func (s *Sink) Capabilities() sink.Capabilities { return sink.Capabilities{} }
 
 // DB returns the sink's database handle, for callers (status, tests) that
 // query the entity tables directly. Writing through it bypasses the sink's

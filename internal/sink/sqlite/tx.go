@@ -42,20 +42,18 @@ const stageOp = `INSERT INTO temp.syncd_stage (type, key, del, value, txid, even
 	ON CONFLICT (type, key) DO UPDATE SET del = excluded.del, value = excluded.value,
 		txid = excluded.txid, event_time = excluded.event_time, synced_offset = excluded.synced_offset`
 
-// tx is one stream's transaction: a connection whose TEMP tables hold the
-// staged batch until Commit moves it in under the write lock.
+// tx is the SQLite half of one stream's transaction (sink.TxDriver): a
+// connection whose TEMP tables hold the staged batch until Commit moves it
+// in under the write lock.
 type tx struct {
 	s      *Sink
 	stream string
 	expect string
 	conn   *sql.Conn
-	reset  bool                  // a reset was staged: Commit deletes the stream's rows first
-	done   bool                  // committed or rolled back
-	failed error                 // the error that made the transaction unusable
-	nulls  sink.ConversionCounts // conversion NULLs written, reported after Commit
+	reset  bool // a reset was staged: Commit deletes the stream's rows first
 }
 
-var _ sink.Tx = (*tx)(nil)
+var _ sink.TxDriver = (*tx)(nil)
 
 // Begin opens the stream's transaction. It returns sink.ErrConflict when the
 // stored offset is not expectedOffset. It takes no lock: the
@@ -79,44 +77,31 @@ func (s *Sink) Begin(ctx context.Context, stream, expectedOffset string) (sink.T
 		discard(conn)
 		return nil, fmt.Errorf("begin %s at %s: %w", stream, expectedOffset, err)
 	}
-	return &tx{s: s, stream: stream, expect: expectedOffset, conn: conn}, nil
-}
-
-// usable returns why the transaction can no longer be used, or nil.
-func (t *tx) usable() error {
-	switch {
-	case t.failed != nil:
-		return fmt.Errorf("transaction of %s failed earlier: %w", t.stream, t.failed)
-	case t.done:
-		return fmt.Errorf("transaction of %s already ended", t.stream)
-	}
-	return nil
-}
-
-// fail makes the transaction unusable and drops its connection.
-func (t *tx) fail(err error) error {
-	t.failed = err
-	if !t.done {
-		t.done = true
-		discard(t.conn)
-	}
-	return err
+	return sink.NewTx(stream, &tx{s: s, stream: stream, expect: expectedOffset, conn: conn}), nil
 }
 
 // Write stages the batch in the connection's TEMP tables, in a transaction
 // of the temp database only. A reset drops what earlier Writes staged, as it
-// drops pending ops within a batch.
-func (t *tx) Write(ctx context.Context, b *sink.Batch) error {
-	if err := t.usable(); err != nil {
-		return err
-	}
-	if err := t.stage(ctx, b); err != nil {
-		return t.fail(fmt.Errorf("write %s: %w", t.stream, err))
-	}
-	return nil
+// drops pending ops within a batch. Rows reach the entity tables at Commit,
+// which records them.
+func (t *tx) Write(ctx context.Context, b *sink.Batch, _ *sink.Recorder) error {
+	return t.inTemp(ctx, func() error {
+		if b.HasReset() {
+			if _, err := t.conn.ExecContext(ctx, `DELETE FROM temp.syncd_stage`); err != nil {
+				return err
+			}
+			t.reset = true
+		}
+		if err := t.stageOps(ctx, b.Ops()); err != nil {
+			return err
+		}
+		return t.stageRejects(ctx, b.Rejects())
+	})
 }
 
-func (t *tx) stage(ctx context.Context, b *sink.Batch) (err error) {
+// inTemp runs f in a transaction that writes only the connection's temp
+// database, so it takes no lock on the main one.
+func (t *tx) inTemp(ctx context.Context, f func() error) (err error) {
 	if _, err := t.conn.ExecContext(ctx, "BEGIN"); err != nil {
 		return err
 	}
@@ -125,25 +110,31 @@ func (t *tx) stage(ctx context.Context, b *sink.Batch) (err error) {
 			_, _ = t.conn.ExecContext(context.WithoutCancel(ctx), "ROLLBACK")
 		}
 	}()
-	if b.HasReset() {
-		if _, err := t.conn.ExecContext(ctx, `DELETE FROM temp.syncd_stage`); err != nil {
-			return err
-		}
-		t.reset = true
-	}
-	if err := t.stageOps(ctx, b.Ops()); err != nil {
+	if err := f(); err != nil {
 		return err
-	}
-	if err := t.stageRejects(ctx, b.Rejects()); err != nil {
-		return err
-	}
-	for _, id := range b.TxIDs() {
-		if _, err := t.conn.ExecContext(ctx, `INSERT OR IGNORE INTO temp.syncd_stage_txids (txid) VALUES (?)`, id); err != nil {
-			return fmt.Errorf("stage txid: %w", err)
-		}
 	}
 	_, err = t.conn.ExecContext(ctx, "COMMIT")
 	return err
+}
+
+// stageTxIDs keeps the transaction's txids for apply, outside the write lock.
+func (t *tx) stageTxIDs(ctx context.Context, txids []string) error {
+	if len(txids) == 0 {
+		return nil
+	}
+	return t.inTemp(ctx, func() error {
+		stmt, err := t.conn.PrepareContext(ctx, `INSERT INTO temp.syncd_stage_txids (txid) VALUES (?)`)
+		if err != nil {
+			return fmt.Errorf("stage txids: %w", err)
+		}
+		defer stmt.Close()
+		for _, id := range txids {
+			if _, err := stmt.ExecContext(ctx, id); err != nil {
+				return fmt.Errorf("stage txid: %w", err)
+			}
+		}
+		return nil
+	})
 }
 
 // stageOps writes the ops through one prepared statement.
@@ -199,19 +190,27 @@ func nullIfEmpty(s string) any {
 // compare-and-set UPDATE, applies the staged reset, rows, rejects and txids,
 // and commits. sink.ErrConflict means another writer moved the checkpoint
 // since Begin; nothing was committed.
-func (t *tx) Commit(ctx context.Context, c sink.Commit) error {
-	if err := t.usable(); err != nil {
+func (t *tx) Commit(ctx context.Context, c sink.Commit, txids []string, rec *sink.Recorder) error {
+	if err := t.stageTxIDs(ctx, txids); err != nil {
 		return err
 	}
-	created := make(map[string]*table)
-	err := t.s.writeTx(ctx, t.conn, func() error { return t.apply(ctx, c, created) })
-	if err != nil {
-		return t.fail(fmt.Errorf("commit %s at %s: %w", t.stream, c.NextOffset, err))
+	created := make(map[string]*entity)
+	if err := t.s.writeTx(ctx, t.conn, func() error { return t.apply(ctx, c, created, rec) }); err != nil {
+		return err
 	}
-	t.s.remember(created)
-	t.done = true
+	t.s.flow.Remember(created)
 	t.clearStage(ctx)
-	t.reportNulls()
+	return nil
+}
+
+// Abort drops what was staged and returns the connection to the pool; after
+// a failure it drops the connection instead (it may hold an open transaction).
+func (t *tx) Abort(ctx context.Context, cause error) error {
+	if cause != nil {
+		discard(t.conn)
+		return nil
+	}
+	t.clearStage(ctx)
 	return nil
 }
 
@@ -228,7 +227,7 @@ func (t *tx) clearStage(ctx context.Context) {
 }
 
 // apply runs inside the write transaction.
-func (t *tx) apply(ctx context.Context, c sink.Commit, created map[string]*table) error {
+func (t *tx) apply(ctx context.Context, c sink.Commit, created map[string]*entity, rec *sink.Recorder) error {
 	ts := now()
 	res, err := t.conn.ExecContext(ctx, `UPDATE syncd_checkpoints SET next_offset = ?, up_to_date = ?, closed = ?,
 		events_applied = events_applied + ?, rejects = rejects + ?, updated_at = ?, halted = ''
@@ -241,11 +240,13 @@ func (t *tx) apply(ctx context.Context, c sink.Commit, created map[string]*table
 		return errors.Join(err, sink.ErrConflict)
 	}
 	if t.reset {
-		if err := resetRows(ctx, t.conn, t.stream); err != nil {
+		tables, err := t.s.flow.ResetRows(ctx, sink.SQLExecer(t.conn), t.stream)
+		if err != nil {
 			return err
 		}
+		rec.Touch(tables...)
 	}
-	if err := t.applyRows(ctx, ts, created); err != nil {
+	if err := t.applyRows(ctx, ts, created, rec); err != nil {
 		return err
 	}
 	if _, err := t.conn.ExecContext(ctx, `INSERT INTO syncd_rejects (stream, response_offset, position, raw, reason, created_at)
@@ -261,33 +262,34 @@ func (t *tx) apply(ctx context.Context, c sink.Commit, created map[string]*table
 	return nil
 }
 
-// applyRows moves the staged ops into their entity tables, type by type.
-func (t *tx) applyRows(ctx context.Context, ts string, created map[string]*table) error {
+// applyRows moves the staged ops into their entity tables, type by type,
+// registering and creating the tables of new types in the same transaction
+// (SQLite has one writer, so the DDL rides in the data transaction and
+// commits or rolls back with it).
+func (t *tx) applyRows(ctx context.Context, ts string, created map[string]*entity, rec *sink.Recorder) error {
 	types, err := t.stagedTypes(ctx)
 	if err != nil {
 		return err
 	}
+	ex := sink.SQLExecer(t.conn)
 	for _, typ := range types {
-		tbl := t.s.cached(typ)
+		tbl := t.s.flow.Cached(typ)
 		if tbl == nil {
-			var isNew bool
-			if tbl, isNew, err = resolveTable(ctx, t.conn, typ); err != nil {
+			if tbl, err = t.s.flow.Resolve(ctx, ex, typ); err != nil {
 				return err
-			}
-			if isNew {
-				t.s.logger.Info("created entity table", "type", typ, "table", tbl.name)
 			}
 			created[typ] = tbl
 		}
-		if _, err := t.conn.ExecContext(ctx, tbl.upsert, t.stream, ts, typ); err != nil {
-			return fmt.Errorf("upsert into %s: %w", tbl.name, err)
+		if _, err := t.conn.ExecContext(ctx, tbl.SQL.upsert, t.stream, ts, typ); err != nil {
+			return fmt.Errorf("upsert into %s: %w", tbl.Name, err)
 		}
-		if err := t.countNulls(ctx, tbl, typ); err != nil {
-			return fmt.Errorf("count conversion NULLs in %s: %w", tbl.name, err)
+		if err := rec.CountNulls(ctx, ex, tbl.Name, tbl.Nulls, typeArgs(tbl, t.stream, typ)...); err != nil {
+			return err
 		}
-		if _, err := t.conn.ExecContext(ctx, tbl.delete, tbl.deleteArgs(t.stream, typ)...); err != nil {
-			return fmt.Errorf("delete from %s: %w", tbl.name, err)
+		if _, err := t.conn.ExecContext(ctx, tbl.SQL.delete, typeArgs(tbl, t.stream, typ)...); err != nil {
+			return fmt.Errorf("delete from %s: %w", tbl.Name, err)
 		}
+		rec.Touch(tbl.Name)
 	}
 	return nil
 }
@@ -308,15 +310,4 @@ func (t *tx) stagedTypes(ctx context.Context) ([]string, error) {
 		types = append(types, typ)
 	}
 	return types, rows.Err()
-}
-
-// Rollback discards the transaction and what it staged; it is a no-op once
-// the transaction has ended.
-func (t *tx) Rollback(ctx context.Context) error {
-	if t.done {
-		return nil
-	}
-	t.done = true
-	t.clearStage(ctx)
-	return nil
 }

@@ -1,4 +1,4 @@
-package sink
+package table
 
 import (
 	"strings"
@@ -121,7 +121,7 @@ func sorted(s []string) []string {
 func TestIndexName(t *testing.T) {
 	t.Parallel()
 	long := strings.Repeat("c", 63)
-	if n := IndexName(long, long); len(n) > MaxTableName || !strings.HasPrefix(n, IndexPrefix) {
+	if n := IndexName(long, long); len(n) > MaxName || !strings.HasPrefix(n, IndexPrefix) {
 		t.Errorf("IndexName = %q", n)
 	}
 	if IndexName("a", "b_c") == IndexName("a_b", "c") {

@@ -1,4 +1,4 @@
-package schema
+package typeschema
 
 import (
 	"fmt"
@@ -9,7 +9,7 @@ import (
 
 	"github.com/santhosh-tekuri/jsonschema/v6"
 
-	"github.com/syncd-io/syncd/internal/sink"
+	"github.com/syncd-io/syncd/internal/table"
 )
 
 // Skipped is a top-level property that Columns could not turn into a column.
@@ -27,8 +27,8 @@ type Skipped struct {
 // property name; properties that cannot become a column (several types, a
 // name that is not a plain identifier or that a table already has) are
 // returned as skipped, so the caller can say so.
-func (v *Validator) Columns() ([]sink.Column, []Skipped) {
-	var cols []sink.Column
+func (v *Validator) Columns() ([]table.Column, []Skipped) {
+	var cols []table.Column
 	var skipped []Skipped
 	props := v.schema.Properties
 	for _, name := range slices.Sorted(maps.Keys(props)) {
@@ -42,20 +42,20 @@ func (v *Validator) Columns() ([]sink.Column, []Skipped) {
 	return cols, skipped
 }
 
-func column(prop string, s *jsonschema.Schema) (sink.Column, string) {
-	if _, err := sink.ParsePath(prop); err != nil || strings.ContainsAny(prop, ".[") {
-		return sink.Column{}, "its name is not a plain identifier; declare a column for it by hand"
+func column(prop string, s *jsonschema.Schema) (table.Column, string) {
+	if _, err := table.ParsePath(prop); err != nil || strings.ContainsAny(prop, ".[") {
+		return table.Column{}, "its name is not a plain identifier; declare a column for it by hand"
 	}
 	name := SnakeCase(prop)
-	c := sink.Column{Name: name, Path: prop}
-	if err := (sink.TypeMapping{Type: "x", Columns: []sink.Column{{Name: name, Path: prop, Type: sink.Text}}}).Validate(); err != nil {
-		return sink.Column{}, fmt.Sprintf("column %q is not allowed; declare a column for it by hand", name)
+	c := table.Column{Name: name, Path: prop}
+	if err := (table.TypeMapping{Type: "x", Columns: []table.Column{{Name: name, Path: prop, Type: table.Text}}}).Validate(); err != nil {
+		return table.Column{}, fmt.Sprintf("column %q is not allowed; declare a column for it by hand", name)
 	}
 	for s.Types == nil && s.Ref != nil { // follow "$ref" to the definition
 		s = s.Ref
 	}
 	if s.Types == nil {
-		return sink.Column{}, "it has no \"type\""
+		return table.Column{}, "it has no \"type\""
 	}
 	var types []string
 	for _, t := range s.Types.ToStrings() {
@@ -64,22 +64,22 @@ func column(prop string, s *jsonschema.Schema) (sink.Column, string) {
 		}
 	}
 	if len(types) != 1 {
-		return sink.Column{}, fmt.Sprintf("its type %v is not a single type", s.Types.ToStrings())
+		return table.Column{}, fmt.Sprintf("its type %v is not a single type", s.Types.ToStrings())
 	}
 	switch types[0] {
 	case "string":
-		c.Type = sink.Text
+		c.Type = table.Text
 		if s.Format != nil && s.Format.Name == "date-time" {
-			c.Type = sink.Timestamptz
+			c.Type = table.Timestamptz
 		}
 	case "integer":
-		c.Type = sink.BigInt
+		c.Type = table.BigInt
 	case "number":
-		c.Type = sink.Double
+		c.Type = table.Double
 	case "boolean":
-		c.Type = sink.Boolean
+		c.Type = table.Boolean
 	case "object", "array":
-		c.Type = sink.JSONB
+		c.Type = table.JSONB
 	}
 	return c, ""
 }

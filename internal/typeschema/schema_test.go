@@ -1,4 +1,4 @@
-package schema
+package typeschema
 
 import (
 	"os"
@@ -6,7 +6,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/syncd-io/syncd/internal/sink"
+	"github.com/syncd-io/syncd/internal/table"
 )
 
 const validMessage = `{"id":"m-1042","roomId":"general","author":{"id":"u-7","name":"Ada"},"text":"Shipping the schema validation today, reviews welcome","sentAt":"2025-06-01T12:34:56.789Z","edited":false,"likes":3,"tags":["release","go"]}`
@@ -115,16 +115,16 @@ func TestColumns(t *testing.T) {
 			t.Fatal(err)
 		}
 		cols, skipped := v.Columns()
-		want := []sink.Column{
-			{Name: "author", Path: "author", Type: sink.JSONB},
-			{Name: "edited", Path: "edited", Type: sink.Boolean},
-			{Name: "id", Path: "id", Type: sink.Text},
-			{Name: "likes", Path: "likes", Type: sink.BigInt},
-			{Name: "room_id", Path: "roomId", Type: sink.Text},
-			{Name: "score", Path: "score", Type: sink.Double},
-			{Name: "sent_at", Path: "sentAt", Type: sink.Timestamptz},
-			{Name: "tags", Path: "tags", Type: sink.JSONB},
-			{Name: "text", Path: "text", Type: sink.Text},
+		want := []table.Column{
+			{Name: "author", Path: "author", Type: table.JSONB},
+			{Name: "edited", Path: "edited", Type: table.Boolean},
+			{Name: "id", Path: "id", Type: table.Text},
+			{Name: "likes", Path: "likes", Type: table.BigInt},
+			{Name: "room_id", Path: "roomId", Type: table.Text},
+			{Name: "score", Path: "score", Type: table.Double},
+			{Name: "sent_at", Path: "sentAt", Type: table.Timestamptz},
+			{Name: "tags", Path: "tags", Type: table.JSONB},
+			{Name: "text", Path: "text", Type: table.Text},
 		}
 		if len(cols) != len(want) {
 			t.Fatalf("draft %s: columns %+v, want %+v", draft, cols, want)

@@ -1,4 +1,4 @@
-package sink
+package table
 
 import (
 	"crypto/sha256"
@@ -15,11 +15,11 @@ const IndexPrefix = "syncd_ix_"
 // IndexName returns the deterministic name of the index on a mapped column:
 // IndexPrefix, 12 hex digits of a hash of table and column (index names
 // share a namespace with tables in Postgres), then as much of the column
-// name as fits in MaxTableName bytes.
+// name as fits in MaxName bytes.
 func IndexName(table, column string) string {
 	sum := sha256.Sum256([]byte(table + "\x00" + column))
 	name := IndexPrefix + hex.EncodeToString(sum[:6]) + "_" + column
-	return truncate(name, MaxTableName)
+	return truncate(name, MaxName)
 }
 
 // WantedColumn is a mapped column with the full SQL definition a dialect

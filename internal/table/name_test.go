@@ -1,11 +1,11 @@
-package sink
+package table
 
 import (
 	"strings"
 	"testing"
 )
 
-func TestTableName(t *testing.T) {
+func TestDefaultName(t *testing.T) {
 	t.Parallel()
 	long := strings.Repeat("x", 200)
 	tests := []struct {
@@ -24,8 +24,8 @@ func TestTableName(t *testing.T) {
 		{"", ""},
 	}
 	for _, tt := range tests {
-		if got := TableName(tt.typ); got != tt.want {
-			t.Errorf("TableName(%q) = %q, want %q", tt.typ, got, tt.want)
+		if got := DefaultName(tt.typ); got != tt.want {
+			t.Errorf("DefaultName(%q) = %q, want %q", tt.typ, got, tt.want)
 		}
 	}
 }
@@ -42,28 +42,28 @@ func TestReserved(t *testing.T) {
 	}
 }
 
-func TestCandidateTableNames(t *testing.T) {
+func TestCandidateNames(t *testing.T) {
 	t.Parallel()
 	for _, typ := range []string{"User", "syncd_checkpoints", "sqlite_master", strings.Repeat("é", 100), ""} {
-		names := CandidateTableNames(typ)
+		names := CandidateNames(typ)
 		if len(names) < 2 {
-			t.Fatalf("CandidateTableNames(%q) = %q: want a suffixed fallback", typ, names)
+			t.Fatalf("CandidateNames(%q) = %q: want a suffixed fallback", typ, names)
 		}
 		seen := map[string]bool{}
 		for _, n := range names {
-			if len(n) > MaxTableName || n == "" || strings.HasPrefix(n, "sqlite_") || seen[n] {
-				t.Errorf("CandidateTableNames(%q): bad name %q in %q", typ, n, names)
+			if len(n) > MaxName || n == "" || strings.HasPrefix(n, "sqlite_") || seen[n] {
+				t.Errorf("CandidateNames(%q): bad name %q in %q", typ, n, names)
 			}
 			if strings.Trim(n, "abcdefghijklmnopqrstuvwxyz0123456789_") != "" {
-				t.Errorf("CandidateTableNames(%q): %q has characters outside [a-z0-9_]", typ, n)
+				t.Errorf("CandidateNames(%q): %q has characters outside [a-z0-9_]", typ, n)
 			}
 			seen[n] = true
 		}
-		if again := CandidateTableNames(typ); strings.Join(again, ",") != strings.Join(names, ",") {
-			t.Errorf("CandidateTableNames(%q) is not deterministic", typ)
+		if again := CandidateNames(typ); strings.Join(again, ",") != strings.Join(names, ",") {
+			t.Errorf("CandidateNames(%q) is not deterministic", typ)
 		}
 	}
-	if got := CandidateTableNames("syncd_checkpoints")[0]; !strings.HasPrefix(got, "syncd_checkpoints_") || len(got) != len("syncd_checkpoints_")+8 {
+	if got := CandidateNames("syncd_checkpoints")[0]; !strings.HasPrefix(got, "syncd_checkpoints_") || len(got) != len("syncd_checkpoints_")+8 {
 		t.Errorf("syncd_checkpoints gets %q, want syncd_checkpoints_ + 8 hex digits", got)
 	}
 }

@@ -1,4 +1,8 @@
-package sink
+// Package table owns how an entity type becomes a SQL table, whatever the
+// dialect: the mapping (names, key scope, typed columns) and its validation,
+// column paths, default and fallback table names, and the plan that brings a
+// table's generated columns and indexes in line with its mapping.
+package table
 
 import (
 	"errors"
@@ -55,7 +59,7 @@ type Column struct {
 // TypeMapping is the configuration of one entity type's table.
 type TypeMapping struct {
 	Type string
-	// Table is the table's name; "" keeps the default rule (TableName).
+	// Table is the table's name; "" keeps the default rule (DefaultName).
 	Table string
 	// KeyScope is the primary key's scope; "" means ScopeGlobal.
 	KeyScope KeyScope
@@ -70,13 +74,9 @@ func (m TypeMapping) Scope() KeyScope {
 	return m.KeyScope
 }
 
-// Mapping is what a sink is configured with (see Sink.Configure).
+// Mapping is what a sink is configured with (see sink.Sink.Configure).
 type Mapping struct {
 	Types []TypeMapping
-	// ConversionNulls, when set, is called after each commit for every mapped
-	// column that got NULL for values present in the rows written but not
-	// convertible to its type (e.g. "abc" for a bigint), with their count.
-	ConversionNulls func(table, column string, n int)
 }
 
 // Validate checks every name and path that a sink will put into SQL, so a
@@ -164,14 +164,14 @@ func (c Column) validate() error {
 
 // CheckIdentifier accepts the table and column names a mapping may set:
 // lower-case ASCII letters, digits and '_', not starting with a digit, at
-// most MaxTableName bytes. They are still quoted wherever they are used; the
+// most MaxName bytes. They are still quoted wherever they are used; the
 // rule keeps them the same in both dialects and in information_schema.
 func CheckIdentifier(name string) error {
 	switch {
 	case name == "":
 		return errors.New("name is empty")
-	case len(name) > MaxTableName:
-		return fmt.Errorf("%q is longer than %d bytes", name, MaxTableName)
+	case len(name) > MaxName:
+		return fmt.Errorf("%q is longer than %d bytes", name, MaxName)
 	case name[0] >= '0' && name[0] <= '9':
 		return fmt.Errorf("%q starts with a digit", name)
 	}
@@ -266,32 +266,4 @@ func (m Mapping) ConfigureOrder() []TypeMapping {
 		}
 	}
 	return out
-}
-
-// ConversionCounts accumulates, within one transaction, how many values each
-// mapped column could not convert; a dialect reports them through
-// Mapping.ConversionNulls once the transaction has committed.
-type ConversionCounts map[[2]string]int
-
-// Add records counts[i] NULLs for columns[i] of table.
-func (c *ConversionCounts) Add(table string, columns []string, counts []int64) {
-	for i, n := range counts {
-		if n == 0 {
-			continue
-		}
-		if *c == nil {
-			*c = ConversionCounts{}
-		}
-		(*c)[[2]string{table, columns[i]}] += int(n)
-	}
-}
-
-// Report hands the counts to hook (which may be nil).
-func (c ConversionCounts) Report(hook func(table, column string, n int)) {
-	if hook == nil {
-		return
-	}
-	for k, n := range c {
-		hook(k[0], k[1], n)
-	}
 }

@@ -1,4 +1,4 @@
-// Package schema checks entity values against the JSON Schema that the
+// Package typeschema checks entity values against the JSON Schema that the
 // SYNCD_CONFIG file names for their type (State Protocol §7: validate before
 // materializing, reject what does not match), and derives typed columns from
 // a schema's top-level properties.
@@ -7,4 +7,4 @@
 // absent), compiled once at startup with format assertion on, so a string
 // that is not a date-time where the schema says "format": "date-time" is
 // invalid. A Validator is safe for concurrent use.
-package schema
+package typeschema

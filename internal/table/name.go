@@ -1,4 +1,4 @@
-package sink
+package table
 
 import (
 	"crypto/sha256"
@@ -6,21 +6,21 @@ import (
 	"strings"
 )
 
-// MaxTableName is the longest entity table name in bytes (Postgres's
+// MaxName is the longest entity table name in bytes (Postgres's
 // identifier limit, applied to both dialects so a type gets the same table
 // everywhere).
-const MaxTableName = 63
+const MaxName = 63
 
 // reservedPrefixes are name prefixes an entity table never takes as is:
 // syncd_ is syncd's own namespace, sqlite_ is reserved by SQLite.
 var reservedPrefixes = []string{"syncd_", "sqlite_"}
 
-// TableName returns the default entity table name of an entity type: the type
+// DefaultName returns the default entity table name of an entity type: the type
 // lower-cased, every character outside [a-z0-9_] replaced by '_', a 't_'
-// prefix when it starts with a digit, cut to MaxTableName bytes. The result
+// prefix when it starts with a digit, cut to MaxName bytes. The result
 // may still be unusable (empty, reserved, or taken by another type): see
-// Reserved and SuffixedTableName.
-func TableName(typ string) string {
+// Reserved and SuffixedName.
+func DefaultName(typ string) string {
 	var b strings.Builder
 	b.Grow(len(typ))
 	for _, r := range strings.ToLower(typ) {
@@ -35,7 +35,7 @@ func TableName(typ string) string {
 	if name != "" && name[0] >= '0' && name[0] <= '9' {
 		name = "t_" + name
 	}
-	return truncate(name, MaxTableName)
+	return truncate(name, MaxName)
 }
 
 // Reserved reports whether name cannot be an entity table's name even when
@@ -52,30 +52,30 @@ func Reserved(name string) bool {
 	return false
 }
 
-// SuffixedTableName returns the name a type gets when its default name is
+// SuffixedName returns the name a type gets when its default name is
 // reserved or taken: the default name (cut to fit) followed by '_' and the
 // first hexLen hex digits of the SHA-256 of the type, so it is deterministic
 // and the same in every replica. A name starting with sqlite_ gets the t_
 // prefix first, since SQLite refuses it whatever follows.
-func SuffixedTableName(typ string, hexLen int) string {
+func SuffixedName(typ string, hexLen int) string {
 	sum := sha256.Sum256([]byte(typ))
 	suffix := "_" + hex.EncodeToString(sum[:])[:hexLen]
-	base := TableName(typ)
+	base := DefaultName(typ)
 	if strings.HasPrefix(base, "sqlite_") {
 		base = "t_" + base
 	}
-	return truncate(base, MaxTableName-len(suffix)) + suffix
+	return truncate(base, MaxName-len(suffix)) + suffix
 }
 
-// CandidateTableNames returns, in order of preference, the names a type may
+// CandidateNames returns, in order of preference, the names a type may
 // take: its default name unless reserved, then suffixed names of growing
 // length. A sink registers the first one not held by another type.
-func CandidateTableNames(typ string) []string {
+func CandidateNames(typ string) []string {
 	var names []string
-	if name := TableName(typ); !Reserved(name) {
+	if name := DefaultName(typ); !Reserved(name) {
 		names = append(names, name)
 	}
-	return append(names, SuffixedTableName(typ, 8), SuffixedTableName(typ, 16))
+	return append(names, SuffixedName(typ, 8), SuffixedName(typ, 16))
 }
 
 // truncate cuts an ASCII name to at most n bytes.
