@@ -54,7 +54,7 @@ func runCommand(ctx context.Context, env *environment, args []string) error {
 		return err
 	}
 	hub := ops.NewTxIDHub()
-	s, err := newSyncer(cfg, ops.NotifyCommits(db, hub, metrics.NewColumnNulls(reg).Add), *once, metrics.New(reg), log, fl.source())
+	s, err := newSyncer(cfg, db, hub, *once, metrics.New(reg), log, fl.source())
 	if err != nil {
 		return err
 	}
@@ -78,7 +78,7 @@ func runCommand(ctx context.Context, env *environment, args []string) error {
 	return nil
 }
 
-func newSyncer(cfg Config, db sink.Sink, once bool, m *metrics.Metrics, log *slog.Logger, src syncer.Source) (*syncer.Syncer, error) {
+func newSyncer(cfg Config, db sink.Writer, hub *ops.TxIDHub, once bool, m *metrics.Metrics, log *slog.Logger, src syncer.Source) (*syncer.Syncer, error) {
 	streams, err := cfg.runStreams()
 	if err != nil {
 		return nil, err
@@ -102,6 +102,7 @@ func newSyncer(cfg Config, db sink.Sink, once bool, m *metrics.Metrics, log *slo
 		Logger:             log,
 		Metrics:            m,
 		Validate:           validate,
+		OnCommit:           func(r syncer.Result) { hub.Committed(r.TxIDs) },
 	})
 }
 

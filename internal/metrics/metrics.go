@@ -21,6 +21,7 @@ type Metrics struct {
 	httpRequests   *prometheus.CounterVec
 	reconnects     *prometheus.CounterVec
 	retries        *prometheus.CounterVec
+	columnNulls    *prometheus.CounterVec
 }
 
 // New creates the collectors and registers them on reg.
@@ -63,9 +64,13 @@ func New(reg prometheus.Registerer) *Metrics {
 			Name: "syncd_retries_total",
 			Help: "Requests retried after a transient failure, by stream.",
 		}, []string{"stream"}),
+		columnNulls: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "syncd_column_conversion_nulls_total",
+			Help: "Values of mapped columns that did not convert to the column's type and were stored as NULL, by table and column.",
+		}, []string{"table", "column"}),
 	}
 	reg.MustRegister(m.eventsApplied, m.rejects, m.commits, m.commitDuration, m.rowsWritten,
-		m.bytesRead, m.httpRequests, m.reconnects, m.retries)
+		m.bytesRead, m.httpRequests, m.reconnects, m.retries, m.columnNulls)
 	return m
 }
 
@@ -101,6 +106,16 @@ func (s *Stream) Commit(seconds float64, events map[string]int, rejects, upserts
 	if deletes > 0 {
 		m.rowsWritten.WithLabelValues(s.name, "delete").Add(float64(deletes))
 	}
+}
+
+// ColumnNulls records n values of a mapped column (SYNCD_CONFIG) that were
+// present in a committed row but did not convert to the column's type, so
+// the database stored NULL.
+func (s *Stream) ColumnNulls(table, column string, n int) {
+	if s == nil || s.m == nil || n <= 0 {
+		return
+	}
+	s.m.columnNulls.WithLabelValues(table, column).Add(float64(n))
 }
 
 // Read records response body bytes read.

@@ -84,48 +84,6 @@ func (h *TxIDHub) waiting(txid string) int {
 	return len(h.waiters[txid])
 }
 
-// NotifyCommits wraps db so that every successful commit tells hub the
-// txids it committed and hands each column's conversion NULLs to nulls
-// (which may be nil), both from the commit's sink.Result. The syncer's loops
-// use the wrapped sink.
-func NotifyCommits(db sink.Sink, hub *TxIDHub, nulls func(table, column string, n int)) sink.Sink {
-	return &notifyingSink{Sink: db, hub: hub, nulls: nulls}
-}
-
-type notifyingSink struct {
-	sink.Sink
-	hub   *TxIDHub
-	nulls func(table, column string, n int)
-}
-
-func (s *notifyingSink) Begin(ctx context.Context, stream, expectedOffset string) (sink.Tx, error) {
-	tx, err := s.Sink.Begin(ctx, stream, expectedOffset)
-	if err != nil {
-		return nil, err
-	}
-	return &notifyingTx{Tx: tx, s: s}, nil
-}
-
-// notifyingTx reports what its commit returned.
-type notifyingTx struct {
-	sink.Tx
-	s *notifyingSink
-}
-
-func (t *notifyingTx) Commit(ctx context.Context, c sink.Commit) (sink.Result, error) {
-	res, err := t.Tx.Commit(ctx, c)
-	if err != nil {
-		return res, err
-	}
-	t.s.hub.Committed(res.TxIDs)
-	if t.s.nulls != nil {
-		for _, n := range res.Nulls {
-			t.s.nulls(n.Table, n.Column, n.N)
-		}
-	}
-	return res, nil
-}
-
 // txidCommit is the body of a 200 from /v1/txid/{txid}.
 type txidCommit struct {
 	TxID        string    `json:"txid"`

@@ -92,15 +92,6 @@ func (s *Syncer) Stop(name string) {
 	<-r.done
 }
 
-// Running reports whether a loop of that name was started and not stopped
-// (it may have ended by itself: closed or halted).
-func (s *Syncer) Running(name string) bool {
-	s.dyn.mu.Lock()
-	defer s.dyn.mu.Unlock()
-	_, ok := s.dyn.loops[name]
-	return ok
-}
-
 // dynamicStatus returns the status of the started loops, ordered by name.
 func (s *Syncer) dynamicStatus() []StreamStatus {
 	s.dyn.mu.Lock()
@@ -111,7 +102,7 @@ func (s *Syncer) dynamicStatus() []StreamStatus {
 	s.dyn.mu.Unlock()
 	out := make([]StreamStatus, len(loops))
 	for i, l := range loops {
-		out[i] = l.status()
+		out[i] = l.snapshot()
 	}
 	slices.SortFunc(out, func(a, b StreamStatus) int {
 		if a.Name < b.Name {

@@ -4,8 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"math/rand/v2"
-	"net/http"
 	"time"
 
 	"github.com/syncd-io/syncd/internal/consumer"
@@ -32,73 +30,36 @@ const (
 	missingMaxDelay = 10 * time.Second
 )
 
-// GoneError reports a stream stopped by a 410 Gone under SYNCD_ON_GONE=halt
-// (or a resync that found the stream itself gone).
-type GoneError struct {
-	Stream string
-	URL    string
-	Offset string // the offset the server no longer retains
-	Err    error  // the *consumer.StatusError
+// missingWait is a loop's memory of a stream that does not exist yet.
+type missingWait struct {
+	backoff *consumer.Backoff
+	logged  time.Time // when the wait was last logged
 }
 
-func (e *GoneError) Error() string {
-	return fmt.Sprintf("stream %s halted: %s at offset %q is older than the server retains, or the stream was deleted (410 Gone): "+
-		"set SYNCD_ON_GONE=resync to re-read it from the beginning and replace its rows, or run `syncd reset %s`",
-		e.Stream, e.URL, e.Offset, e.Stream)
-}
-
-func (e *GoneError) Unwrap() error { return e.Err }
-
-// DisappearedError reports a stream that answered 404 after syncd had
-// committed from it: it was deleted. That stream stops; the others go on.
-type DisappearedError struct {
-	Stream string
-	URL    string
-	Offset string // the last committed offset
-	Err    error  // the *consumer.StatusError
-}
-
-func (e *DisappearedError) Error() string {
-	return fmt.Sprintf("stream %s stopped: %s no longer exists (404) although it was read up to offset %q: "+
-		"its rows are kept as last committed; if it was recreated, run `syncd reset %s` to read it again",
-		e.Stream, e.URL, e.Offset, e.Stream)
-}
-
-func (e *DisappearedError) Unwrap() error { return e.Err }
-
-// goneState is a stream loop's memory of missing and gone answers.
-type goneState struct {
-	resync        bool      // re-reading from -1 after a 410: the next commit replaces the rows
-	resyncFrom    string    // the committed offset the server no longer retained
-	waits         int       // consecutive 404s of a stream never read
-	lastMissedLog time.Time // when the wait was last logged
-}
-
-// readFailed decides what a reader error that is neither a database error
-// nor a checkpoint conflict means. It returns nil when the loop should read
-// again (after waiting, for a stream that does not exist yet; at once, for a
-// resync), or the error that stops the stream.
+// readFailed decides what a reader error means. It returns nil when the
+// loop should read again (after waiting, for a stream that does not exist
+// yet; at once, for a resync), or the error that stops the stream.
 func (l *streamLoop) readFailed(ctx context.Context, err error) error {
-	var se *consumer.StatusError
-	if !errors.As(err, &se) {
-		return err
-	}
-	switch se.Status {
-	case http.StatusNotFound:
+	switch {
+	case errors.Is(err, consumer.ErrNotFound):
 		if !l.neverCommitted() {
-			return &DisappearedError{Stream: l.stream.Name, URL: l.stream.URL, Offset: l.committed.NextOffset, Err: se}
+			return &DisappearedError{Stream: l.stream.Name, URL: l.stream.URL, Offset: l.committed.NextOffset, Err: err}
 		}
 		if l.opts.Once {
 			return fmt.Errorf("stream %s does not exist yet: %w", l.stream.Name, err)
 		}
-		return l.waitForStream(ctx, se)
-	case http.StatusGone:
-		if l.opts.OnGone != GoneResync || se.Offset == "-1" {
-			return &GoneError{Stream: l.stream.Name, URL: l.stream.URL, Offset: se.Offset, Err: se}
+		return l.waitForStream(ctx)
+	case errors.Is(err, consumer.ErrGone):
+		offset := l.committed.NextOffset
+		if se := (*consumer.StatusError)(nil); errors.As(err, &se) {
+			offset = se.Offset
+		}
+		if l.opts.OnGone != GoneResync || offset == "-1" {
+			return &GoneError{Stream: l.stream.Name, URL: l.stream.URL, Offset: offset, Err: err}
 		}
 		l.log.Warn("offset no longer retained (410 Gone); re-reading the stream from the beginning to replace its rows (SYNCD_ON_GONE=resync)",
-			"url", l.stream.URL, "offset", se.Offset)
-		l.gone.resync, l.gone.resyncFrom = true, l.committed.NextOffset
+			"url", l.stream.URL, "offset", offset)
+		l.resyncFrom = l.committed.NextOffset
 		return nil
 	}
 	return err
@@ -114,35 +75,38 @@ func (l *streamLoop) neverCommitted() bool {
 // waitForStream waits, with capped exponential backoff and full jitter, for
 // a stream that does not exist yet (apps often create their stream after the
 // sidecar starts). It logs at most once a minute.
-func (l *streamLoop) waitForStream(ctx context.Context, se *consumer.StatusError) error {
-	l.gone.waits++
-	if now := time.Now(); now.Sub(l.gone.lastMissedLog) >= missingLogEvery {
-		l.gone.lastMissedLog = now
-		l.log.Warn("stream does not exist yet (404); waiting for it to be created", "url", l.stream.URL, "attempt", l.gone.waits)
+func (l *streamLoop) waitForStream(ctx context.Context) error {
+	w := &l.missing
+	if w.backoff == nil {
+		w.backoff = &consumer.Backoff{Initial: 100 * time.Millisecond, Max: missingMaxDelay}
 	}
-	ceiling := min(100*time.Millisecond<<min(l.gone.waits, 10), missingMaxDelay)
-	if !sleep(ctx, time.Duration(rand.Int64N(int64(ceiling)))+time.Millisecond) {
+	delay := w.backoff.Next(0)
+	if now := time.Now(); now.Sub(w.logged) >= missingLogEvery {
+		w.logged = now
+		l.log.Warn("stream does not exist yet (404); waiting for it to be created", "url", l.stream.URL, "attempt", w.backoff.Attempt())
+	}
+	if !sleep(ctx, delay) {
 		return ctx.Err()
 	}
 	return nil
 }
 
-// restartPosition is where reading starts again after (re)loading the
-// checkpoint or a broken response: the committed offset, or -1 while a resync
-// is under way — then the batch starts with a reset, so the transaction that
-// commits at the next up-to-date deletes the stream's old rows first. Its
-// checkpoint compare-and-set still expects the old stored offset.
+// restartPosition is where reading starts after loading the checkpoint or
+// a broken response: the committed offset, or -1 while a resync is under
+// way — then the transaction starts with a reset, so the commit at the next
+// up-to-date deletes the stream's old rows first. Its compare-and-set still
+// expects the old stored offset.
 //
 // A resync ends early when the reloaded checkpoint moved: another writer
 // (a replica, a restarted copy) read past the gone offset and committed.
-func (l *streamLoop) restartPosition() consumer.Position {
-	if l.gone.resync && l.committed.NextOffset != l.gone.resyncFrom {
+func (l *streamLoop) restartPosition(t *txn) consumer.Position {
+	if l.resyncFrom != "" && l.committed.NextOffset != l.resyncFrom {
 		l.log.Info("checkpoint moved during the resync; another writer re-read the stream, continuing from it", "offset", l.committed.NextOffset)
-		l.gone.resync = false
+		l.resyncFrom = ""
 	}
-	if !l.gone.resync {
+	if l.resyncFrom == "" {
 		return consumer.Position{Offset: l.committed.NextOffset}
 	}
-	l.batch.AddReset()
+	t.batch.AddReset()
 	return consumer.Position{Offset: "-1"}
 }

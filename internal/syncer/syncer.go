@@ -1,7 +1,7 @@
-// Package syncer runs one loop per stream that feeds a consumer's responses
-// through the State Protocol decoder into a sink, and owns the commit rule:
-// rows and the stream's checkpoint commit in one transaction at each response
-// boundary that is up to date (or the end of the stream).
+// Package syncer owns the commit rule: one loop per stream pulls responses
+// from a consumer.Reader, decodes them into a transaction object and commits
+// rows and checkpoint in one sink transaction at each up-to-date boundary (or
+// the end of the stream); streams come and go through Start and Stop.
 package syncer
 
 import (
@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+	"time"
 
 	"github.com/syncd-io/syncd/internal/consumer"
 	"github.com/syncd-io/syncd/internal/metrics"
@@ -39,7 +40,7 @@ type Stream struct {
 
 // Options configure a Syncer.
 type Options struct {
-	Sink    sink.Sink
+	Sink    sink.Writer
 	Streams []Stream
 	// Consumer is the base configuration of every stream's reader.
 	Consumer consumer.Options
@@ -72,6 +73,24 @@ type Options struct {
 	// a reject, handled by the stream's on_invalid. Called concurrently by
 	// the streams' loops.
 	Validate func(typ string, value []byte) (reason string)
+	// OnCommit, when set, receives the result of every commit (txid
+	// waiters, notifications). Called by the stream's loop after the commit.
+	OnCommit func(Result)
+	// RetryInitial and RetryMax bound the jittered backoff between retries
+	// after a database error; zero means 100ms and 30s.
+	RetryInitial, RetryMax time.Duration
+}
+
+// dbBackoff returns a fresh backoff for database retries.
+func (o *Options) dbBackoff() *consumer.Backoff {
+	initial, ceiling := o.RetryInitial, o.RetryMax
+	if initial <= 0 {
+		initial = 100 * time.Millisecond
+	}
+	if ceiling <= 0 {
+		ceiling = 30 * time.Second
+	}
+	return &consumer.Backoff{Initial: initial, Max: ceiling}
 }
 
 // Syncer runs the stream loops.
@@ -150,7 +169,7 @@ func (s *Syncer) Run(ctx context.Context) error {
 func (s *Syncer) Status() []StreamStatus {
 	out := make([]StreamStatus, len(s.streams))
 	for i, l := range s.streams {
-		out[i] = l.status()
+		out[i] = l.snapshot()
 	}
 	return append(out, s.dynamicStatus()...)
 }

@@ -12,7 +12,7 @@ import (
 // and then periodically (a tenth of the retention, between 100ms and 10
 // minutes) until ctx ends. Replicas sharing a database may all prune: the
 // deletes are idempotent. A failed prune is logged and tried again later.
-func PruneTxIDs(ctx context.Context, db sink.Sink, retention time.Duration, log *slog.Logger) {
+func PruneTxIDs(ctx context.Context, db sink.TxIDStore, retention time.Duration, log *slog.Logger) {
 	if retention <= 0 {
 		return
 	}

@@ -1,0 +1,234 @@
+package syncer
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"testing"
+	"time"
+
+	"go.uber.org/goleak"
+
+	"github.com/syncd-io/syncd/internal/consumer"
+	"github.com/syncd-io/syncd/internal/sink"
+	"github.com/syncd-io/syncd/internal/sink/sqlite"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+// fixture is one stream loop under test: the recorded stream behind a
+// server, a real SQLite sink behind a fault injector, and the commits seen.
+type fixture struct {
+	srv    *streamServer
+	db     *sqlite.Sink
+	faults *faultySink
+	opts   Options
+
+	mu      sync.Mutex
+	commits []Result
+}
+
+func newFixture(t *testing.T, chunk int) *fixture {
+	t.Helper()
+	f := &fixture{srv: newStreamServer(t, recorded(t), chunk), db: openSQLite(t)}
+	f.faults = newFaultySink(f.db)
+	f.opts = Options{
+		Sink:          f.faults,
+		Streams:       []Stream{{Name: "rec", URL: f.srv.url()}},
+		Consumer:      consumer.Options{Live: consumer.LongPoll, InitialBackoff: time.Millisecond, MaxBackoff: 5 * time.Millisecond},
+		Once:          true,
+		MaxBatchBytes: 64 << 20,
+		RetryInitial:  time.Millisecond,
+		RetryMax:      5 * time.Millisecond,
+		OnCommit: func(r Result) {
+			f.mu.Lock()
+			defer f.mu.Unlock()
+			f.commits = append(f.commits, r)
+		},
+	}
+	return f
+}
+
+// run runs the syncer until it returns.
+func (f *fixture) run(t *testing.T, ctx context.Context) error {
+	t.Helper()
+	s, err := New(f.opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s.Run(ctx)
+}
+
+func (f *fixture) committed() []Result {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return append([]Result(nil), f.commits...)
+}
+
+func (f *fixture) model(t *testing.T) model {
+	f.srv.mu.Lock()
+	defer f.srv.mu.Unlock()
+	return materialize(t, f.srv.msgs)
+}
+
+// TestCatchUpCommitsOnceAtUpToDate reads the recorded stream over many
+// responses (a chunked catch-up) and commits once, at the response that is
+// up to date, with small batches written into the open transaction.
+func TestCatchUpCommitsOnceAtUpToDate(t *testing.T) {
+	for _, maxBatch := range []int{64 << 20, 256} {
+		f := newFixture(t, 7)
+		f.opts.MaxBatchBytes = maxBatch
+		if err := f.run(t, t.Context()); err != nil {
+			t.Fatal(err)
+		}
+		assertSynced(t, f.db, "rec", f.model(t))
+		commits := f.committed()
+		if len(commits) != 1 {
+			t.Fatalf("max batch %d: %d commits, want 1 at the up-to-date response", maxBatch, len(commits))
+		}
+		c := commits[0]
+		if !c.Checkpoint.UpToDate || c.Checkpoint.NextOffset != offset(len(f.srv.msgs)) {
+			t.Errorf("commit at %+v, want the tail, up to date", c.Checkpoint)
+		}
+		if c.Events != f.model(t).events || len(c.TxIDs) == 0 || len(c.Tables) != 2 {
+			t.Errorf("result %+v: want every event counted, txids and both tables", c)
+		}
+		if maxBatch == 256 && f.faults.called("write") < 3 {
+			t.Errorf("%d writes into the transaction; a 256-byte batch limit should flush several times", f.faults.called("write"))
+		}
+	}
+}
+
+// TestFaultsRestartFromCheckpoint arms one database fault at each step of a
+// transaction: the loop rolls back, reloads the checkpoint and reads again,
+// and the tables end exactly as the stream says, nothing applied twice.
+func TestFaultsRestartFromCheckpoint(t *testing.T) {
+	for _, tc := range []struct {
+		op       string
+		err      error
+		maxBatch int
+	}{
+		{"begin", sink.ErrConflict, 64 << 20},
+		{"write", sink.ErrConflict, 64 << 20},
+		{"commit", sink.ErrConflict, 64 << 20},
+		{"begin", errDisk, 64 << 20},
+		{"write", errDisk, 64 << 20},
+		{"commit", errDisk, 64 << 20},
+		{"write", errDisk, 256}, // a background write fails
+	} {
+		t.Run(tc.op+"/"+tc.err.Error(), func(t *testing.T) {
+			f := newFixture(t, 10)
+			f.opts.MaxBatchBytes = tc.maxBatch
+			f.faults.arm(tc.op, tc.err)
+			if err := f.run(t, t.Context()); err != nil {
+				t.Fatal(err)
+			}
+			if f.faults.fired(tc.op) != 1 {
+				t.Fatalf("the %s fault did not fire", tc.op)
+			}
+			assertSynced(t, f.db, "rec", f.model(t))
+		})
+	}
+}
+
+// TestBrokenResponseRetriesFromCheckpoint truncates one body in the middle
+// of a catch-up: the work read so far is discarded and the stream is read
+// again from the checkpoint.
+func TestBrokenResponseRetriesFromCheckpoint(t *testing.T) {
+	f := newFixture(t, 10)
+	f.srv.set(func(s *streamServer) { s.broken[offset(50)] = 1; s.failures[offset(20)] = 2 })
+	if err := f.run(t, t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	f.srv.set(func(s *streamServer) {
+		if s.broken[offset(50)] != 0 || s.failures[offset(20)] != 0 {
+			t.Error("the armed faults were not served")
+		}
+	})
+	assertSynced(t, f.db, "rec", f.model(t))
+}
+
+// TestCatchupCommitBytes commits during a long catch-up at response
+// boundaries, with up_to_date = false until the last.
+func TestCatchupCommitBytes(t *testing.T) {
+	f := newFixture(t, 10)
+	f.opts.CatchupCommitBytes = 1000
+	if err := f.run(t, t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	commits := f.committed()
+	if len(commits) < 3 {
+		t.Fatalf("%d commits, want several during the catch-up", len(commits))
+	}
+	for _, c := range commits[:len(commits)-1] {
+		if c.Checkpoint.UpToDate {
+			t.Errorf("progress commit at %s says up to date", c.Checkpoint.NextOffset)
+		}
+	}
+	assertSynced(t, f.db, "rec", f.model(t))
+}
+
+// TestHaltOnInvalid stops the stream before the response that holds an
+// invalid message, records why, and keeps the checkpoint before it.
+func TestHaltOnInvalid(t *testing.T) {
+	f := newFixture(t, 10)
+	f.opts.OnInvalid = Halt
+	err := f.run(t, t.Context())
+	var he *HaltError
+	if !errors.As(err, &he) {
+		t.Fatalf("run: %v, want a *HaltError", err)
+	}
+	// Message 41 has no key: the response read from offset 40 holds it.
+	if he.Offset != offset(40) || he.Position != 1 {
+		t.Errorf("halt at offset %s position %d, want %s and 1", he.Offset, he.Position, offset(40))
+	}
+	cp := checkpoint(t, f.db, "rec")
+	if cp.NextOffset != "-1" || cp.Halted == "" || cp.EventsApplied != 0 {
+		t.Errorf("checkpoint %+v: want it still at -1 with the halt recorded", cp)
+	}
+}
+
+// TestHaltInLaterResponse halts at a response after an earlier commit: the
+// checkpoint stays at the start of the response holding the bad message.
+func TestHaltInLaterResponse(t *testing.T) {
+	f := newFixture(t, 10)
+	f.opts.OnInvalid = Halt
+	f.opts.CatchupCommitBytes = 1
+	err := f.run(t, t.Context())
+	var he *HaltError
+	if !errors.As(err, &he) || he.Offset != offset(40) || he.Position != 1 {
+		t.Fatalf("run: %v, want a halt at offset %s position 1", err, offset(40))
+	}
+	if cp := checkpoint(t, f.db, "rec"); cp.NextOffset != offset(40) {
+		t.Errorf("checkpoint at %s, want %s: the response before the bad one committed", cp.NextOffset, offset(40))
+	}
+}
+
+// TestShutdownMidTransaction cancels the loop at each step of a
+// transaction: nothing is committed and the checkpoint stays where it was.
+func TestShutdownMidTransaction(t *testing.T) {
+	for _, op := range []string{"begin", "write", "commit"} {
+		t.Run(op, func(t *testing.T) {
+			f := newFixture(t, 10)
+			ctx, cancel := context.WithCancel(t.Context())
+			defer cancel()
+			f.faults.before = func(o string) {
+				if o == op {
+					cancel()
+				}
+			}
+			if err := f.run(t, ctx); !errors.Is(err, context.Canceled) {
+				t.Fatalf("run: %v, want context.Canceled", err)
+			}
+			if cp := checkpoint(t, f.db, "rec"); cp.NextOffset != "-1" || cp.EventsApplied != 0 {
+				t.Errorf("checkpoint %+v after a shutdown before the first commit", cp)
+			}
+			// A restart picks up and ends exact.
+			f.faults.before = nil
+			if err := f.run(t, t.Context()); err != nil {
+				t.Fatal(err)
+			}
+			assertSynced(t, f.db, "rec", f.model(t))
+		})
+	}
+}
