@@ -63,7 +63,8 @@ type Options struct {
 	// Once stops each stream at its first up-to-date commit (or EOF).
 	Once bool
 	// Source, when set, decides at run time which streams run (discovery,
-	// leases); Streams may then be empty and Once is not supported.
+	// leases), starting the fixed streams too: Streams is then ignored, and
+	// Once is not supported.
 	Source Source
 	Logger *slog.Logger
 	// Metrics records what the loops do; nil records nothing.
@@ -122,6 +123,11 @@ func New(opts Options) (*Syncer, error) {
 		opts.MaxBatchBytes = 64 << 20
 	}
 	s := &Syncer{opts: opts, log: opts.Logger}
+	if opts.Source != nil {
+		// The Source starts every stream that runs here, the fixed ones too:
+		// a loop created here would never run and would report as unready.
+		return s, nil
+	}
 	seen := map[string]bool{}
 	for _, st := range opts.Streams {
 		if seen[st.Name] {
