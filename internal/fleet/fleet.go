@@ -41,6 +41,8 @@ type Options struct {
 	// replicas on the database: only those whose lease this replica holds
 	// run here. Its Set and Logger are filled in by New.
 	Leases lease.Options
+	// Logger receives the fleet's and the lease manager's logs; nil
+	// discards them.
 	Logger *slog.Logger
 }
 
