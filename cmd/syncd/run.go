@@ -54,12 +54,12 @@ func runCommand(ctx context.Context, env *environment, args []string) error {
 		return err
 	}
 	hub := ops.NewTxIDHub()
-	s, err := newSyncer(cfg, db, hub, *once, metrics.New(reg), log, fl.source())
+	s, err := newSyncer(cfg, db, hub, *once, metrics.New(reg), log, fleetSource(fl))
 	if err != nil {
 		return err
 	}
 	reg.MustRegister(syncer.NewCollector(s))
-	fl.register(reg)
+	registerLeases(reg, fl)
 	stopOps, err := startOps(cfg, reg, s, db, hub, log)
 	if err != nil {
 		return err

@@ -21,11 +21,15 @@ type Set interface {
 
 // Options configure a Manager.
 type Options struct {
-	Store  Store
-	Owner  string        // this replica's id (NewOwner)
-	TTL    time.Duration // lease lifetime; renewed every TTL/3
-	Set    Set
-	Logger *slog.Logger
+	Store Store
+	Owner string        // this replica's id (NewOwner)
+	TTL   time.Duration // lease lifetime
+	// Interval is how often Run renews and rebalances; zero means TTL/3.
+	// A shorter one only moves streams sooner; the TTL still decides when
+	// an unrenewed lease can be taken over.
+	Interval time.Duration
+	Set      Set
+	Logger   *slog.Logger
 }
 
 // Manager holds this replica's leases and keeps Set running exactly the
@@ -45,6 +49,9 @@ type Manager struct {
 func NewManager(opts Options) *Manager {
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	if opts.Interval <= 0 {
+		opts.Interval = opts.TTL / 3
 	}
 	return &Manager{
 		opts:   opts,
@@ -91,7 +98,7 @@ func (m *Manager) Live() int {
 // releases its leases so that other replicas take over at once.
 func (m *Manager) Run(ctx context.Context) error {
 	defer m.leave(ctx)
-	t := time.NewTicker(m.opts.TTL / 3)
+	t := time.NewTicker(m.opts.Interval)
 	defer t.Stop()
 	lastOK := time.Now()
 	for {
