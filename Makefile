@@ -7,7 +7,7 @@ DSSERVER  := tools/dsserver
 STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
 IMAGE     ?= syncd:$(VERSION)
 
-.PHONY: help build deps test test-short lint bench bench-micro fuzz demo compose-up image clean
+.PHONY: help build deps test test-short test-rules lint bench bench-micro fuzz demo compose-up image clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -20,8 +20,12 @@ deps: $(DSSERVER)/node_modules/.package-lock.json ## install the pinned referenc
 $(DSSERVER)/node_modules/.package-lock.json: $(DSSERVER)/package-lock.json
 	npm ci --prefix $(DSSERVER) --no-audit --no-fund --loglevel=error
 
-test: deps ## run every test with the race detector (Postgres: set SYNCD_TEST_DATABASE_URL)
+test: deps ## run every test with the race detector (Postgres: set SYNCD_TEST_DATABASE_URL; promtool: apt-get install prometheus)
 	$(GO) test -race -count=1 -parallel 4 -timeout 20m ./...
+
+test-rules: ## promtool check and unit-test the alerting rules in deploy/monitoring (make test runs them too)
+	promtool check rules deploy/monitoring/syncd-alerts.yaml
+	promtool test rules deploy/monitoring/tests/*.yaml
 
 test-short: deps ## quick tests only (skips the long crash/restart tests)
 	$(GO) test -short -count=1 ./...

@@ -537,6 +537,7 @@ type k8sObjects struct {
 	secrets         map[string]corev1.Secret
 	services        []corev1.Service
 	serviceMonitors []serviceMonitor
+	prometheusRules []prometheusRule // checked by TestMonitoringPrometheusRule
 }
 
 // serviceMonitor is the part of a Prometheus Operator ServiceMonitor used
@@ -597,6 +598,9 @@ func renderKustomize(t *testing.T, dir string) k8sObjects {
 		case "monitoring.coreos.com/v1 ServiceMonitor":
 			objs.serviceMonitors = append(objs.serviceMonitors, serviceMonitor{})
 			dst = &objs.serviceMonitors[len(objs.serviceMonitors)-1]
+		case "monitoring.coreos.com/v1 PrometheusRule":
+			objs.prometheusRules = append(objs.prometheusRules, prometheusRule{})
+			dst = &objs.prometheusRules[len(objs.prometheusRules)-1]
 		default:
 			t.Errorf("%s: no check knows the kind %s: add one to deploy_test.go", id, gvk)
 			continue
