@@ -4,7 +4,7 @@
 // suite's JSON-lines adapter protocol on stdin/stdout: one command per line
 // in, one result per line out.
 //
-// Reads go through internal/consumer (Follow and Head), exactly as syncd
+// Reads go through internal/consumer (Reader and Head), exactly as syncd
 // reads. Writes (create, append, close, delete) are plain HTTP requests: they
 // only set up what the reads are tested against. syncd reads JSON-mode
 // streams only, so a read of a stream in another mode answers NOT_SUPPORTED,
