@@ -10,6 +10,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/syncd-io/syncd/internal/metrics"
+	"github.com/syncd-io/syncd/internal/table"
 )
 
 // TestGoneResyncReplacesRows: after a first sync, the server no longer
@@ -123,6 +124,9 @@ func TestLiveCommitsEachResponse(t *testing.T) {
 	if c.Events != 1 || len(c.TxIDs) != 1 || c.TxIDs[0] != "live-1" || c.Ops["insert"] != 1 {
 		t.Errorf("live commit %+v: want one insert with txid live-1", c)
 	}
+	if n := f.faults.conflicts(); n != 0 {
+		t.Errorf("%d checkpoint conflicts with no other writer", n)
+	}
 	if n := counter(t, reg, "syncd_commits_total"); n != 2 {
 		t.Errorf("syncd_commits_total = %v, want 2", n)
 	}
@@ -181,5 +185,29 @@ func waitFor(t *testing.T, cond func() bool) {
 			t.Fatal("condition not met within 30s")
 		}
 		time.Sleep(2 * time.Millisecond)
+	}
+}
+
+// TestConversionNullsReachMetrics: the NULLs a mapped column stored for
+// values it could not convert travel in the commit's result to the metric.
+func TestConversionNullsReachMetrics(t *testing.T) {
+	f := newFixture(t, 50)
+	f.srv.set(func(s *streamServer) {
+		s.msgs = [][]byte{
+			[]byte(`{"type":"item","key":"a","value":{"n":"not a number"},"headers":{"operation":"insert"}}`),
+			[]byte(`{"type":"item","key":"b","value":{"n":2},"headers":{"operation":"insert"}}`),
+		}
+	})
+	m := table.Mapping{Types: []table.TypeMapping{{Type: "item", Columns: []table.Column{{Name: "n", Path: "n", Type: table.BigInt}}}}}
+	if err := f.db.Configure(t.Context(), m); err != nil {
+		t.Fatal(err)
+	}
+	reg := prometheus.NewRegistry()
+	f.opts.Metrics = metrics.New(reg)
+	if err := f.run(t, t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	if n := counter(t, reg, "syncd_column_conversion_nulls_total"); n != 1 {
+		t.Errorf("syncd_column_conversion_nulls_total = %v, want 1", n)
 	}
 }

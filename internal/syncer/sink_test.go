@@ -41,11 +41,12 @@ type faultySink struct {
 	faults map[string][]error
 	hits   map[string]int // faults fired, per operation
 	calls  map[string]int // operations attempted
+	real   map[string]int // conflicts the real sink answered, per operation
 	before func(op string)
 }
 
 func newFaultySink(w sink.Writer) *faultySink {
-	return &faultySink{Writer: w, faults: map[string][]error{}, hits: map[string]int{}, calls: map[string]int{}}
+	return &faultySink{Writer: w, faults: map[string][]error{}, hits: map[string]int{}, calls: map[string]int{}, real: map[string]int{}}
 }
 
 // arm queues err for the next call of op.
@@ -91,6 +92,7 @@ func (f *faultySink) Begin(ctx context.Context, stream, expected string) (sink.T
 	}
 	tx, err := f.Writer.Begin(ctx, stream, expected)
 	if err != nil {
+		f.conflict("begin", err)
 		return nil, err
 	}
 	return &faultyTx{Tx: tx, f: f}, nil
@@ -114,7 +116,26 @@ func (t *faultyTx) Commit(ctx context.Context, c sink.Commit) (sink.Result, erro
 		_ = t.Tx.Rollback(ctx)
 		return sink.Result{}, err
 	}
-	return t.Tx.Commit(ctx, c)
+	res, err := t.Tx.Commit(ctx, c)
+	t.f.conflict("commit", err)
+	return res, err
+}
+
+// conflict records a conflict the real sink answered.
+func (f *faultySink) conflict(op string, err error) {
+	if errors.Is(err, sink.ErrConflict) {
+		f.mu.Lock()
+		f.real[op]++
+		f.mu.Unlock()
+	}
+}
+
+// conflicts returns how many conflicts the real sink answered: a loop that
+// keeps its committed checkpoint right never meets one when it writes alone.
+func (f *faultySink) conflicts() int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.real["begin"] + f.real["commit"]
 }
 
 // errDisk stands for any database failure.

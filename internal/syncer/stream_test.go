@@ -160,6 +160,9 @@ func TestCatchupCommitBytes(t *testing.T) {
 	if len(commits) < 3 {
 		t.Fatalf("%d commits, want several during the catch-up", len(commits))
 	}
+	if n := f.faults.conflicts(); n != 0 {
+		t.Errorf("%d checkpoint conflicts with no other writer: the loop lost track of its own commits", n)
+	}
 	for _, c := range commits[:len(commits)-1] {
 		if c.Checkpoint.UpToDate {
 			t.Errorf("progress commit at %s says up to date", c.Checkpoint.NextOffset)
