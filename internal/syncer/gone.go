@@ -91,6 +91,14 @@ func (l *streamLoop) waitForStream(ctx context.Context) error {
 	return nil
 }
 
+// found ends a wait for a missing stream: it exists now.
+func (l *streamLoop) found() {
+	if l.missing.backoff != nil && l.missing.backoff.Attempt() > 0 {
+		l.log.Info("stream exists now; following it", "url", l.stream.URL, "checks", l.missing.backoff.Attempt())
+		l.missing.backoff.Reset()
+	}
+}
+
 // restartPosition is where reading starts after loading the checkpoint or
 // a broken response: the committed offset, or -1 while a resync is under
 // way — then the transaction starts with a reset, so the commit at the next

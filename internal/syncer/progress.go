@@ -37,10 +37,12 @@ func (p *progress) message(log *slog.Logger, size int64) {
 	}
 }
 
-// done logs the end of a catch-up that took long enough to report progress.
+// done logs the end of a catch-up: how much it read and how long it took.
+// It logs once per catch-up, however short; a live stream logs nothing more.
 func (p *progress) done(log *slog.Logger) {
-	if elapsed := time.Since(p.began); elapsed >= progressEvery {
-		log.Info("caught up", "messages", p.events, "bytes", p.bytes, "elapsed", elapsed.Round(time.Millisecond))
+	if p.began.IsZero() {
+		return
 	}
-	p.events, p.bytes = 0, 0
+	log.Info("caught up", "messages", p.events, "bytes", p.bytes, "elapsed", time.Since(p.began).Round(time.Millisecond))
+	*p = progress{}
 }

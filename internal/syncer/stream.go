@@ -111,7 +111,10 @@ func (l *streamLoop) follow(ctx context.Context, r *consumer.Reader) error {
 		l.log.Info("stream already reached its end", "offset", cp.NextOffset)
 		return nil
 	}
-	l.log.Info("following stream", "url", l.stream.URL, "offset", cp.NextOffset)
+	if l.missing.backoff == nil || l.missing.backoff.Attempt() == 0 {
+		// Not again on every check for a stream that does not exist yet.
+		l.log.Info("following stream", "url", l.stream.URL, "offset", cp.NextOffset)
+	}
 	l.progress.start(time.Now())
 	t := l.begin()
 	defer func() { l.end(ctx, t) }()
@@ -121,6 +124,7 @@ func (l *streamLoop) follow(ctx context.Context, r *consumer.Reader) error {
 		if err != nil {
 			return err
 		}
+		l.found()
 		if err := l.read(ctx, t, resp); errors.Is(err, consumer.ErrBrokenResponse) {
 			l.log.Warn("response broke; discarding uncommitted work", "offset", resp.Offset, "err", err)
 			l.end(ctx, t)
@@ -139,6 +143,9 @@ func (l *streamLoop) follow(ctx context.Context, r *consumer.Reader) error {
 		}
 		if err := l.commit(ctx, t, resp); err != nil {
 			return err
+		}
+		if resp.UpToDate {
+			l.progress.done(l.log)
 		}
 		l.end(ctx, t)
 		t = l.begin()
@@ -162,8 +169,13 @@ func (l *streamLoop) begin() *txn {
 	return newTxn(l.opts.Sink, l.stream.Name, l.committed.NextOffset, l.opts.MaxBatchBytes, b)
 }
 
-// end drops a transaction object: whatever it did not commit is rolled back.
+// end drops a transaction object: whatever it did not commit is rolled back
+// (on shutdown, said in the log with where the stream resumes).
 func (l *streamLoop) end(ctx context.Context, t *txn) {
+	if n := t.pending(); n > 0 && ctx.Err() != nil {
+		l.log.Info("shutting down: rolled back the uncommitted catch-up; the next start resumes from the checkpoint",
+			"uncommitted_events", n, "resume_offset", l.committed.NextOffset)
+	}
 	if err := t.rollback(ctx); err != nil {
 		l.log.Warn("rollback", "err", err)
 	}
@@ -286,9 +298,6 @@ func (l *streamLoop) report(res Result) {
 	l.metrics.Commit(res.Duration.Seconds(), res.Ops, int(res.Rejects), res.Upserts, res.Deletes)
 	for _, n := range res.Nulls {
 		l.metrics.ColumnNulls(n.Table, n.Column, n.N)
-	}
-	if res.Checkpoint.UpToDate && l.progress.events > 0 {
-		l.progress.done(l.log)
 	}
 	if l.opts.OnCommit != nil {
 		l.opts.OnCommit(res)
