@@ -120,3 +120,34 @@ func TestMissingStreamAnnouncedOnce(t *testing.T) {
 		t.Errorf("%d 'stream exists now' lines, want 1", n)
 	}
 }
+
+// TestResetWhileRunning: `syncd reset` of a live stream deletes its rows
+// and checkpoint; the running loop says it was a reset (not another
+// writer) and reads the stream again from the start, exactly once.
+func TestResetWhileRunning(t *testing.T) {
+	f := newFixture(t, 200)
+	var logs logRecorder
+	f.opts.Logger = logs.logger()
+	f.opts.Once = false
+	s, err := New(f.opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan error, 1)
+	go func() { done <- s.Run(ctx) }()
+	waitFor(t, func() bool { return len(f.committed()) == 1 })
+	if err := f.db.ResetStream(t.Context(), "rec"); err != nil {
+		t.Fatal(err)
+	}
+	f.srv.append([]byte(`{"type":"user","key":"after","value":1,"headers":{"operation":"insert"}}`))
+	waitFor(t, func() bool { return logs.count("was reset") == 1 && len(f.committed()) == 2 })
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if n := logs.count("checkpoint moved by another writer"); n != 0 {
+		t.Errorf("a reset was logged %d times as another writer", n)
+	}
+	assertSynced(t, f.db, "rec", f.model(t))
+}

@@ -26,6 +26,7 @@ type streamLoop struct {
 
 	committed  sink.Checkpoint // the stream's checkpoint as last loaded or committed
 	resyncFrom string          // while re-reading after a 410: the offset the server no longer retained
+	conflicted bool            // the last transaction met a checkpoint it did not expect
 	missing    missingWait     // waits for a stream that does not exist yet
 	progress   progress
 	spare      *state.Batch // the emptied batch of the last transaction, reused by the next
@@ -76,7 +77,7 @@ func (l *streamLoop) run(ctx context.Context) error {
 		case ctx.Err() != nil:
 			return ctx.Err()
 		case errors.Is(err, sink.ErrConflict):
-			l.log.Warn("checkpoint moved by another writer; reloading it")
+			l.conflicted = true // the reload says whether it moved or was reset
 		case isDBError(err):
 			delay := retry.Next(0)
 			l.log.Warn("database error; retrying from the stored checkpoint", "attempt", retry.Attempt(), "delay", delay, "err", err)
@@ -105,6 +106,14 @@ func (l *streamLoop) follow(ctx context.Context, r *consumer.Reader) error {
 	if err != nil {
 		return dbErrorf("load checkpoint of %s: %w", l.stream.Name, err)
 	}
+	switch {
+	case l.wasReset(cp):
+		l.log.Warn("the stream was reset (`syncd reset`) while it ran; re-reading it from the start", "offset", cp.NextOffset)
+		l.resyncFrom = ""
+	case l.conflicted:
+		l.log.Warn("checkpoint moved by another writer; continuing from it", "offset", cp.NextOffset)
+	}
+	l.conflicted = false
 	l.committed = cp
 	l.setCommitted(cp, false)
 	if cp.Closed {
@@ -157,6 +166,15 @@ func (l *streamLoop) follow(ctx context.Context, r *consumer.Reader) error {
 			return nil
 		}
 	}
+}
+
+// wasReset reports whether a reloaded checkpoint is younger than the one
+// this loop committed: `syncd reset` deleted it, and Checkpoint created it
+// anew. (Another writer only ever moves a checkpoint forward.)
+func (l *streamLoop) wasReset(cp sink.Checkpoint) bool {
+	c := l.committed
+	return c.Stream != "" && (cp.EventsApplied < c.EventsApplied || cp.Rejects < c.Rejects ||
+		(cp.NextOffset != c.NextOffset && (cp.NextOffset == "-1" || cp.NextOffset == "now")))
 }
 
 // begin starts the transaction object of the next commit.
