@@ -112,3 +112,13 @@ var ErrNotJSON = errors.New("not a JSON-mode stream")
 // ErrIdle reports a connection that sent nothing for longer than
 // Options.IdleTimeout; the Reader reconnects.
 var ErrIdle = errors.New("connection idle for too long")
+
+// authLogEvery rate-limits the log line of a refused token.
+const authLogEvery = time.Minute
+
+// IsAuth reports whether err is the server refusing the request's
+// credentials (401 or 403): retried, since a rotated token may fix it.
+func IsAuth(err error) bool {
+	var se *StatusError
+	return errors.As(err, &se) && (se.Status == http.StatusUnauthorized || se.Status == http.StatusForbidden)
+}

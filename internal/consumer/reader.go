@@ -33,6 +33,7 @@ type Reader struct {
 	lastCursor   string    // the latest Stream-Cursor, if the caller forgets it
 	forceCatchUp bool      // an SSE span outgrew memory: read it as a catch-up
 	pending      error     // why the next request must wait out a backoff first
+	authLogged   time.Time // when a refused token was last logged
 }
 
 // errReconnect ends an SSE connection the server closed normally: Next opens
@@ -170,8 +171,16 @@ func (r *Reader) wait(ctx context.Context, from Position) error {
 		floor = se.RetryAfter
 	}
 	delay := r.bo.Next(floor)
-	r.opts.Logger.Warn("stream read failed; retrying",
-		"attempt", r.bo.Attempt(), "delay", delay, "url", r.url, "offset", from.Offset, "err", err)
+	if !IsAuth(err) {
+		r.opts.Logger.Warn("stream read failed; retrying",
+			"attempt", r.bo.Attempt(), "delay", delay, "url", r.url, "offset", from.Offset, "err", err)
+	} else if now := time.Now(); now.Sub(r.authLogged) >= authLogEvery {
+		// A refused token is retried forever (a rotated token may fix it),
+		// so say it at most once a minute instead of on every retry.
+		r.authLogged = now
+		r.opts.Logger.Warn("the stream server refuses the credentials; retrying until it accepts them",
+			"attempt", r.bo.Attempt(), "url", r.url, "offset", from.Offset, "err", err)
+	}
 	if r.opts.OnRetry != nil {
 		r.opts.OnRetry(r.bo.Attempt(), delay, err)
 	}

@@ -151,3 +151,35 @@ func TestResetWhileRunning(t *testing.T) {
 	}
 	assertSynced(t, f.db, "rec", f.model(t))
 }
+
+// TestRefusedTokenIsReported: a 401 is retried until the server accepts
+// the credentials, logged at most once a minute (not once per retry), and
+// shown in the stream's status until reading works again.
+func TestRefusedTokenIsReported(t *testing.T) {
+	f := newFixture(t, 200)
+	var logs logRecorder
+	f.opts.Logger = logs.logger()
+	f.opts.Consumer.Logger = f.opts.Logger
+	f.opts.Once = false
+	f.srv.set(func(s *streamServer) { s.refuse = true })
+	s, err := New(f.opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan error, 1)
+	go func() { done <- s.Run(ctx) }()
+	waitFor(t, func() bool { return requests(f) >= 5 && len(s.Status()) == 1 && s.Status()[0].Problem != "" })
+	if p := s.Status()[0].Problem; !strings.Contains(p, "SYNCD_AUTH_TOKEN") {
+		t.Errorf("status problem %q does not name the variable that sets the token", p)
+	}
+	if n := logs.count("refuses the credentials"); n != 1 {
+		t.Errorf("%d log lines for %d refused requests, want 1", n, requests(f))
+	}
+	f.srv.set(func(s *streamServer) { s.refuse = false })
+	waitFor(t, func() bool { st := s.Status()[0]; return st.Ready && st.Problem == "" })
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+}

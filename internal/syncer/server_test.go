@@ -28,6 +28,7 @@ type streamServer struct {
 	msgs     [][]byte
 	closed   bool
 	missing  bool           // answer 404
+	refuse   bool           // answer 401
 	gone     map[string]int // offset → how many more 410s
 	broken   map[string]int // offset → how many more truncated bodies
 	failures map[string]int // offset → how many more 503s
@@ -93,6 +94,11 @@ func (s *streamServer) serve(w http.ResponseWriter, r *http.Request) {
 	if s.missing {
 		s.mu.Unlock()
 		http.Error(w, "no such stream", http.StatusNotFound)
+		return
+	}
+	if s.refuse {
+		s.mu.Unlock()
+		http.Error(w, "bad token", http.StatusUnauthorized)
 		return
 	}
 	if take(s.gone, off) {

@@ -21,6 +21,9 @@ type StreamStatus struct {
 	LastCommit time.Time // the last commit at an up-to-date boundary or EOF
 	// Uncommitted counts change events read but not yet committed.
 	Uncommitted int64
+	// Problem says why reading is retrying without progress, when an
+	// operator can fix it (the server refuses the token); "" otherwise.
+	Problem string
 }
 
 // statusBox is a loop's status, written by the loop and read by /readyz,
@@ -56,6 +59,13 @@ func (l *streamLoop) setHalted(ctx context.Context, reason string) {
 	if err := l.opts.Sink.SetHalted(ctx, l.stream.Name, reason); err != nil {
 		l.log.Warn("cannot record the halt in the checkpoint", "err", err)
 	}
+}
+
+// setProblem records (or, with "", clears) why reading is stuck.
+func (l *streamLoop) setProblem(p string) {
+	l.status.mu.Lock()
+	defer l.status.mu.Unlock()
+	l.status.snap.Problem = p
 }
 
 // snapshot returns the loop's status.

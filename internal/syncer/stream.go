@@ -134,6 +134,7 @@ func (l *streamLoop) follow(ctx context.Context, r *consumer.Reader) error {
 			return err
 		}
 		l.found()
+		l.setProblem("")
 		if err := l.read(ctx, t, resp); errors.Is(err, consumer.ErrBrokenResponse) {
 			l.log.Warn("response broke; discarding uncommitted work", "offset", resp.Offset, "err", err)
 			l.end(ctx, t)
@@ -342,6 +343,9 @@ func (l *streamLoop) consumerOptions() consumer.Options {
 	}
 	o.OnRetry = func(attempt int, delay time.Duration, err error) {
 		l.metrics.Retry()
+		if consumer.IsAuth(err) {
+			l.setProblem("the stream server refuses the credentials (" + err.Error() + ")")
+		}
 		if baseRetry != nil {
 			baseRetry(attempt, delay, err)
 		}
