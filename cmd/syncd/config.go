@@ -17,6 +17,7 @@ import (
 
 	"github.com/syncd-io/syncd/internal/consumer"
 	"github.com/syncd-io/syncd/internal/discovery"
+	"github.com/syncd-io/syncd/internal/mapping"
 	"github.com/syncd-io/syncd/internal/syncer"
 )
 
@@ -53,7 +54,17 @@ type Config struct {
 	// explicit holds the variables given in the environment or as flags
 	// (not defaults): they win over the SYNCD_CONFIG file. Set by loadConfig.
 	explicit map[string]bool
+	// file is the SYNCD_CONFIG file, read and compiled once by loadConfig
+	// (nil without one): nothing reads it again.
+	file *mapping.File
 }
+
+// errNoStreams is the error of a configuration that names no stream.
+var errNoStreams = errors.New("SYNCD_STREAMS is required (unless the SYNCD_CONFIG file lists streams): a comma-separated list of stream URLs, each optionally prefixed with name= (e.g. chat=http://localhost:4437/v1/stream/chat)")
+
+// fileLoader reads and compiles a SYNCD_CONFIG file (mapping.Load; tests
+// count the calls).
+type fileLoader func(path string) (*mapping.File, error)
 
 // defaultHTTPAddr is where the ops endpoints listen unless SYNCD_HTTP_ADDR is set.
 const defaultHTTPAddr = ":9090"
@@ -62,8 +73,14 @@ const defaultHTTPAddr = ":9090"
 type StreamSpec = syncer.Stream
 
 // loadConfig reads the environment, then the flags set on fs (named after the
-// variables: SYNCD_DATABASE_URL is --database-url), and validates the result.
+// variables: SYNCD_DATABASE_URL is --database-url), then the SYNCD_CONFIG
+// file, and validates the result.
 func loadConfig(environ []string, fs *flag.FlagSet, args []string, needStreams bool) (Config, []string, error) {
+	return readConfig(environ, fs, args, needStreams, mapping.Load)
+}
+
+// readConfig is loadConfig with the file read by load, exactly once.
+func readConfig(environ []string, fs *flag.FlagSet, args []string, needStreams bool, load fileLoader) (Config, []string, error) {
 	vars := map[string]string{}
 	for _, kv := range environ {
 		if k, v, ok := strings.Cut(kv, "="); ok {
@@ -92,7 +109,11 @@ func loadConfig(environ []string, fs *flag.FlagSet, args []string, needStreams b
 	for name, v := range vars {
 		cfg.explicit[name] = v != ""
 	}
-	if err := cfg.validate(needStreams); err != nil {
+	var fileErr error
+	if cfg.ConfigFile != "" {
+		cfg.file, fileErr = load(cfg.ConfigFile)
+	}
+	if err := cfg.validate(needStreams, fileErr); err != nil {
 		return Config{}, nil, err
 	}
 	return cfg, fs.Args(), nil
@@ -141,18 +162,15 @@ func describeEnvError(err error) error {
 	return errors.Join(out...)
 }
 
-// Validate checks every setting and names the variable at fault.
-func (c Config) Validate() error { return c.validate(true) }
-
-// validate checks the settings; streams are optional for commands that only
-// touch the database.
-func (c Config) validate(needStreams bool) error {
+// validate checks the settings (fileErr: reading the SYNCD_CONFIG file
+// failed); streams are optional for commands that only touch the database.
+func (c Config) validate(needStreams bool, fileErr error) error {
 	var errs []error
 	bad := func(name, value, accepted string) {
 		errs = append(errs, fmt.Errorf("%s=%q is not valid: accepted values are %s", name, value, accepted))
 	}
-	if _, err := c.configFile(); err != nil {
-		errs = append(errs, err)
+	if fileErr != nil {
+		errs = append(errs, fileErr)
 	} else if _, err := c.runStreams(); err != nil && (needStreams || strings.TrimSpace(c.Streams) != "") {
 		errs = append(errs, err)
 	}
@@ -238,6 +256,12 @@ func (c Config) envStreams() ([]StreamSpec, error) {
 	return out, nil
 }
 
+// streamError is an item of SYNCD_STREAMS (or of the file's streams) that
+// is not valid; problem says what is wrong with it.
+type streamError struct{ problem string }
+
+func (e *streamError) Error() string { return "SYNCD_STREAMS: " + e.problem }
+
 func parseStream(item string) (StreamSpec, error) {
 	name, raw := "", item
 	if i := strings.Index(item, "="); i > 0 && !strings.Contains(item[:i], "/") && !strings.Contains(item[:i], ":") {
@@ -245,16 +269,16 @@ func parseStream(item string) (StreamSpec, error) {
 	}
 	u, err := url.Parse(raw)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return StreamSpec{}, fmt.Errorf("SYNCD_STREAMS: %q is not an http(s) URL of a stream (accepted: URL or name=URL)", redactURL(raw))
+		return StreamSpec{}, &streamError{fmt.Sprintf("%q is not an http(s) URL of a stream (accepted: URL or name=URL)", redactURL(raw))}
 	}
 	if u.RawQuery != "" || u.Fragment != "" {
-		return StreamSpec{}, fmt.Errorf("SYNCD_STREAMS: %q must not carry a query or fragment: syncd adds the offset itself", redactURL(raw))
+		return StreamSpec{}, &streamError{fmt.Sprintf("%q must not carry a query or fragment: syncd adds the offset itself", redactURL(raw))}
 	}
 	if name == "" {
 		name = strings.TrimPrefix(strings.TrimPrefix(u.Path, "/v1/stream/"), "/")
 	}
 	if name == "" {
-		return StreamSpec{}, fmt.Errorf("SYNCD_STREAMS: %q has no path to name the stream by; use name=URL", redactURL(raw))
+		return StreamSpec{}, &streamError{fmt.Sprintf("%q has no path to name the stream by; use name=URL", redactURL(raw))}
 	}
 	return StreamSpec{Name: name, URL: raw}, nil
 }

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"strings"
 	"time"
 
 	"github.com/syncd-io/syncd/internal/mapping"
@@ -27,12 +26,10 @@ import (
 //   - Likewise a stream's types in the file, and a set SYNCD_TYPES.
 //   - Entity types (tables, key scope, columns) come from the file only.
 
-// configFile loads and validates the SYNCD_CONFIG file; nil when unset.
+// configFile returns the SYNCD_CONFIG file that loadConfig read; nil when
+// unset. It never reads the file again.
 func (c Config) configFile() (*mapping.File, error) {
-	if c.ConfigFile == "" {
-		return nil, nil
-	}
-	return mapping.Load(c.ConfigFile)
+	return c.file, nil
 }
 
 // StreamList returns the streams to follow: SYNCD_STREAMS merged with the
@@ -53,7 +50,7 @@ func (c Config) StreamList() ([]StreamSpec, error) {
 		}
 	}
 	if len(out) == 0 {
-		return nil, errors.New("SYNCD_STREAMS is required (unless the SYNCD_CONFIG file lists streams): a comma-separated list of stream URLs, each optionally prefixed with name= (e.g. chat=http://localhost:4437/v1/stream/chat)")
+		return nil, errNoStreams
 	}
 	return out, nil
 }
@@ -73,8 +70,10 @@ func (c Config) mergeFileStreams(env []StreamSpec, file *mapping.File) ([]Stream
 			item = fs.Name + "=" + fs.URL
 		}
 		spec, err := parseStream(item)
-		if err != nil {
-			return nil, fmt.Errorf("%s: %s", where, strings.TrimPrefix(err.Error(), "SYNCD_STREAMS: "))
+		if se := (*streamError)(nil); errors.As(err, &se) {
+			return nil, fmt.Errorf("%s: %s", where, se.problem)
+		} else if err != nil {
+			return nil, err
 		}
 		if prev, dup := seen[spec.Name]; dup {
 			return nil, fmt.Errorf("%s: stream name %q is also streams[%d]; give one of them a distinct name", where, spec.Name, prev)
@@ -99,12 +98,8 @@ func (c Config) mergeFileStreams(env []StreamSpec, file *mapping.File) ([]Stream
 
 // configureSink applies the SYNCD_CONFIG file's entity types to the
 // database (a no-op without a file).
-func configureSink(ctx context.Context, db sink.Sink, cfg Config) error {
+func configureSink(ctx context.Context, db sink.Sink, file *mapping.File) error {
 	var m table.Mapping
-	file, err := cfg.configFile()
-	if err != nil {
-		return usageError{err}
-	}
 	if file != nil {
 		m.Types = file.Types
 	}

@@ -43,6 +43,9 @@ type environment struct {
 	onShutdown func(ctx context.Context, timeout time.Duration, log *slog.Logger)
 	// limitMemory, set by main, applies the default soft memory limit.
 	limitMemory func(maxBatchBytes int64, log *slog.Logger)
+	// loadFile reads and compiles the SYNCD_CONFIG file (nil: mapping.Load);
+	// tests set it to count the reads.
+	loadFile fileLoader
 }
 
 func commands() []command {
@@ -148,13 +151,4 @@ func newFlagSet(env *environment, name, synopsis string) *flag.FlagSet {
 		fs.PrintDefaults()
 	}
 	return fs
-}
-
-// config parses the command's flags over the environment.
-func (env *environment) config(fs *flag.FlagSet, args []string, needStreams bool) (Config, []string, error) {
-	cfg, rest, err := loadConfig(env.environ, fs, args, needStreams)
-	if err != nil && !errors.Is(err, flag.ErrHelp) {
-		return cfg, rest, usageError{err}
-	}
-	return cfg, rest, err
 }

@@ -2,16 +2,18 @@ package main
 
 import (
 	"log/slog"
+
+	"github.com/syncd-io/syncd/internal/mapping"
 )
 
 // schemaValidate returns the check that the stream loops run on every
 // insert/update/upsert value (syncer.Options.Validate): the value of a type
 // with a schema: file in SYNCD_CONFIG must match it. nil when no type has
-// one, so unchecked pipelines pay nothing.
-func schemaValidate(cfg Config, log *slog.Logger) (func(typ string, value []byte) string, error) {
-	file, err := cfg.configFile()
-	if err != nil || file == nil || len(file.Schemas) == 0 {
-		return nil, err
+// one, so unchecked pipelines pay nothing. The schemas were compiled when
+// the file was read.
+func schemaValidate(file *mapping.File, log *slog.Logger) func(typ string, value []byte) string {
+	if file == nil || len(file.Schemas) == 0 {
+		return nil
 	}
 	schemas := file.Schemas
 	for typ, s := range schemas {
@@ -26,5 +28,5 @@ func schemaValidate(cfg Config, log *slog.Logger) (func(typ string, value []byte
 			return ""
 		}
 		return s.Validator.Validate(value)
-	}, nil
+	}
 }

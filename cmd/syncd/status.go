@@ -36,19 +36,18 @@ type streamStatusJSON struct {
 func statusCommand(ctx context.Context, env *environment, args []string) error {
 	fs := newFlagSet(env, "status", "[--json] [flags]")
 	asJSON := fs.Bool("json", false, "print JSON instead of a table")
-	cfg, db, _, err := env.database(ctx, fs, args, 0)
+	p, db, _, err := env.database(ctx, fs, args, 0)
 	if err != nil {
 		return err
 	}
 	defer db.Close()
-	log := newLogger(cfg, env.stderr)
 	cps, err := db.Checkpoints(ctx)
 	if err != nil {
 		return fmt.Errorf("read checkpoints: %w", err)
 	}
 	out := make([]streamStatusJSON, len(cps))
 	var wg sync.WaitGroup
-	opts := cfg.consumerOptions(log)
+	opts := p.consumer
 	for i, c := range cps {
 		out[i] = streamStatusJSON{Stream: c.Stream, URL: c.URL, NextOffset: c.NextOffset, UpToDate: c.UpToDate,
 			Closed: c.Closed, Halted: c.Halted, EventsApplied: c.EventsApplied, Rejects: c.Rejects, LastCommit: c.UpdatedAt.UTC()}
@@ -113,18 +112,18 @@ func printStatus(env *environment, streams []streamStatusJSON) error {
 
 func resetCommand(ctx context.Context, env *environment, args []string) error {
 	fs := newFlagSet(env, "reset", "[flags] STREAM")
-	cfg, db, rest, err := env.database(ctx, fs, args, 1)
+	p, db, rest, err := env.database(ctx, fs, args, 1)
 	if err != nil {
 		return err
 	}
 	defer db.Close()
 	if err := db.ResetStream(ctx, rest[0]); err != nil {
 		if errors.Is(err, sink.ErrNotFound) {
-			return fmt.Errorf("stream %q has no checkpoint in %s (see `syncd status`)", rest[0], redactURL(cfg.DatabaseURL))
+			return fmt.Errorf("stream %q has no checkpoint in %s (see `syncd status`)", rest[0], redactURL(p.DatabaseURL))
 		}
 		return err
 	}
-	fmt.Fprintf(env.stdout, "stream %s reset: its rows, rejects, txids and checkpoint are gone; the next run re-reads it from SYNCD_START_OFFSET (%s)\n", rest[0], cfg.StartOffset)
+	fmt.Fprintf(env.stdout, "stream %s reset: its rows, rejects, txids and checkpoint are gone; the next run re-reads it from SYNCD_START_OFFSET (%s)\n", rest[0], p.StartOffset)
 	return nil
 }
 
