@@ -7,6 +7,8 @@ import (
 	"os"
 	"sync"
 	"time"
+
+	"github.com/syncd-io/syncd/internal/redact"
 )
 
 // tokenSource supplies the bearer token for every request. With a file it
@@ -17,6 +19,7 @@ type tokenSource struct {
 	static string
 	path   string
 	log    *slog.Logger
+	redact *redact.Redactor // learns each token read from the file
 
 	mu      sync.Mutex
 	token   string
@@ -24,8 +27,8 @@ type tokenSource struct {
 	size    int64
 }
 
-func newTokenSource(static, path string, log *slog.Logger) *tokenSource {
-	return &tokenSource{static: static, path: path, log: log}
+func newTokenSource(static, path string, log *slog.Logger, r *redact.Redactor) *tokenSource {
+	return &tokenSource{static: static, path: path, log: log, redact: r}
 }
 
 // header sets Authorization on h when a token is configured.
@@ -55,6 +58,7 @@ func (s *tokenSource) current() string {
 		return s.token
 	}
 	tok := string(bytes.TrimSpace(raw))
+	s.redact.Add(tok)
 	if s.token != "" && tok != s.token {
 		s.log.Info("auth token file changed; using the new token", "path", s.path)
 	}

@@ -18,6 +18,7 @@ import (
 	"github.com/syncd-io/syncd/internal/consumer"
 	"github.com/syncd-io/syncd/internal/discovery"
 	"github.com/syncd-io/syncd/internal/mapping"
+	"github.com/syncd-io/syncd/internal/redact"
 	"github.com/syncd-io/syncd/internal/syncer"
 )
 
@@ -57,6 +58,9 @@ type Config struct {
 	// file is the SYNCD_CONFIG file, read and compiled once by loadConfig
 	// (nil without one): nothing reads it again.
 	file *mapping.File
+	// redact masks this configuration's secrets in whatever syncd prints
+	// (nil: only the forms redact recognises).
+	redact *redact.Redactor
 }
 
 // errNoStreams is the error of a configuration that names no stream.
@@ -114,7 +118,7 @@ func readConfig(environ []string, fs *flag.FlagSet, args []string, needStreams b
 		cfg.file, fileErr = load(cfg.ConfigFile)
 	}
 	if err := cfg.validate(needStreams, fileErr); err != nil {
-		return Config{}, nil, err
+		return cfg, nil, err // the caller may still register its secrets
 	}
 	return cfg, fs.Args(), nil
 }
@@ -300,13 +304,30 @@ func parseDatabaseURL(s string) (dialect, dsn string, err error) {
 	return "", "", fmt.Errorf("SYNCD_DATABASE_URL=%q is not valid: accepted forms are postgres://…, postgresql://… or sqlite:PATH", redactURL(s))
 }
 
-// redactURL hides a URL's password so a configuration error never prints it.
-func redactURL(s string) string {
-	u, err := url.Parse(s)
-	if err != nil || u.User == nil {
-		return s
+// redactURL hides the secrets of a URL (or any text) that a message names;
+// see package redact.
+func redactURL(s string) string { return redact.String(s) }
+
+// secrets registers every secret of the configuration with r: the database
+// URL's password, the auth token, the SYNCD_HEADERS values and the
+// credentials of the stream URLs (and those of the file's streams).
+func (c Config) secrets(r *redact.Redactor) {
+	r.AddURL(c.DatabaseURL)
+	r.Add(c.AuthToken)
+	headers, _ := parseHeaders(c.Headers)
+	for _, h := range headers {
+		r.Add(h[1])
 	}
-	return u.Redacted()
+	for item := range strings.SplitSeq(c.Streams, ",") {
+		if i := strings.Index(item, "://"); i > 0 {
+			r.AddURL(item[strings.LastIndexAny(item[:i], "=")+1:])
+		}
+	}
+	if c.file != nil {
+		for _, s := range c.file.Streams {
+			r.AddURL(s.URL)
+		}
+	}
 }
 
 func validIdentifier(s string) bool {
@@ -327,17 +348,20 @@ func parseLevel(s string) (slog.Level, error) {
 	return l, err
 }
 
+// newLogger returns the logger of every command: every line, at every
+// level, passes through the configuration's redactor.
 func newLogger(c Config, w io.Writer) *slog.Logger {
 	level, _ := parseLevel(c.LogLevel)
 	opts := &slog.HandlerOptions{Level: level}
+	var h slog.Handler = slog.NewJSONHandler(w, opts)
 	if c.LogFormat == "text" {
-		return slog.New(slog.NewTextHandler(w, opts))
+		h = slog.NewTextHandler(w, opts)
 	}
-	return slog.New(slog.NewJSONHandler(w, opts))
+	return slog.New(c.redact.Handler(h))
 }
 
 // consumerOptions is the reader configuration shared by every stream.
 func (c Config) consumerOptions(log *slog.Logger) consumer.Options {
-	tokens := newTokenSource(c.AuthToken, c.AuthTokenFile, log)
+	tokens := newTokenSource(c.AuthToken, c.AuthTokenFile, log, c.redact)
 	return c.withTransport(consumer.Options{Live: consumer.Mode(c.Live), Logger: log, Header: tokens.header, MaxMessageBytes: c.MaxMessageBytes})
 }

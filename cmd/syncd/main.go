@@ -16,6 +16,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/syncd-io/syncd/internal/redact"
 	"github.com/syncd-io/syncd/internal/sink"
 )
 
@@ -46,6 +47,10 @@ type environment struct {
 	// loadFile reads and compiles the SYNCD_CONFIG file (nil: mapping.Load);
 	// tests set it to count the reads.
 	loadFile fileLoader
+	// redact masks secrets in everything printed: logs, errors, status,
+	// /readyz, panics. Created on first use; the plan registers the
+	// configuration's secrets with it.
+	redact *redact.Redactor
 }
 
 func commands() []command {
@@ -68,7 +73,20 @@ func main() {
 		stop() // restore default handling: a second signal ends the process at once
 	}()
 	env := &environment{environ: os.Environ(), stdout: os.Stdout, stderr: os.Stderr, onShutdown: shutdownWatchdog, limitMemory: defaultMemoryLimit}
+	defer exitOnPanic(env)
 	os.Exit(Main(ctx, env, os.Args[1:]))
+}
+
+// exitOnPanic prints a panic of the main goroutine, redacted, with its
+// stack, and exits with status 2 (as an unrecovered panic does).
+func exitOnPanic(env *environment) {
+	r := recover()
+	if r == nil {
+		return
+	}
+	red := env.redactor()
+	fmt.Fprintf(os.Stderr, "panic: %s\n\n%s", red.String(fmt.Sprint(r)), red.String(string(debug.Stack())))
+	os.Exit(2)
 }
 
 // shutdownWatchdog ends the process if shutdown, once begun, takes longer
@@ -114,10 +132,10 @@ func Main(ctx context.Context, env *environment, args []string) int {
 		case errors.Is(err, flag.ErrHelp):
 			return 0
 		case errors.As(err, &ue):
-			fmt.Fprintf(env.stderr, "syncd %s: %v\n", c.name, err)
+			fmt.Fprintf(env.stderr, "syncd %s: %s\n", c.name, env.redactor().String(err.Error()))
 			return exitUsage
 		default:
-			fmt.Fprintf(env.stderr, "syncd %s: %v\n", c.name, err)
+			fmt.Fprintf(env.stderr, "syncd %s: %s\n", c.name, env.redactor().String(err.Error()))
 			return 1
 		}
 	}

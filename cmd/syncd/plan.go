@@ -8,6 +8,7 @@ import (
 	"github.com/syncd-io/syncd/internal/consumer"
 	"github.com/syncd-io/syncd/internal/discovery"
 	"github.com/syncd-io/syncd/internal/mapping"
+	"github.com/syncd-io/syncd/internal/redact"
 )
 
 // plan is one command's configuration, read once: the variables and flags,
@@ -37,6 +38,8 @@ func (env *environment) plan(fs *flag.FlagSet, args []string, needStreams bool) 
 		load = mapping.Load
 	}
 	cfg, rest, err := readConfig(env.environ, fs, args, needStreams, load)
+	cfg.redact = env.redactor()
+	cfg.secrets(cfg.redact)
 	if err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return nil, rest, err
@@ -65,4 +68,12 @@ func newPlan(cfg Config, log *slog.Logger) (*plan, error) {
 	}
 	p.consumer = cfg.consumerOptions(log)
 	return p, nil
+}
+
+// redactor returns the redactor of everything this environment prints.
+func (env *environment) redactor() *redact.Redactor {
+	if env.redact == nil {
+		env.redact = redact.New()
+	}
+	return env.redact
 }

@@ -105,6 +105,7 @@ func startOps(p *plan, reg *prometheus.Registry, s *syncer.Syncer, db sink.Sink,
 	}
 	log := p.log
 	srv := ops.New(p.HTTPAddr, reg, s, db, log.With("component", "ops"))
+	srv.Redact(p.redact)
 	srv.ServeTxIDs(db, hub)
 	if err := srv.Listen(); err != nil {
 		return nil, fmt.Errorf("SYNCD_HTTP_ADDR=%s: %w", p.HTTPAddr, err)

@@ -57,6 +57,10 @@ func statusCommand(ctx context.Context, env *environment, args []string) error {
 	if err := addLeases(ctx, db, out); err != nil {
 		return err
 	}
+	red := env.redactor()
+	for i := range out { // both formats: a URL or an error may hold a secret
+		out[i].URL, out[i].TailError, out[i].Halted = red.String(out[i].URL), red.String(out[i].TailError), red.String(out[i].Halted)
+	}
 	if *asJSON {
 		enc := json.NewEncoder(env.stdout)
 		enc.SetIndent("", "  ")

@@ -1,7 +1,8 @@
 // Package ops serves syncd's operations endpoints on the ops port: Prometheus
 // /metrics, /healthz (the process is live) and /readyz (the database answers
 // and every stream has committed an up-to-date boundary, or reached its end,
-// since start, and none is halted).
+// since start, and none is halted). The server starts before the database
+// is open: until then /readyz answers 503 with the reason.
 package ops
 
 import (
@@ -11,11 +12,13 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/syncd-io/syncd/internal/redact"
 	"github.com/syncd-io/syncd/internal/syncer"
 )
 
@@ -32,23 +35,52 @@ type Pinger interface {
 // Server is the ops HTTP server.
 type Server struct {
 	srv      *http.Server
-	streams  StatusSource
-	db       Pinger
 	log      *slog.Logger
 	listener net.Listener
+
+	mu      sync.Mutex
+	streams StatusSource // nil until Attach
+	db      Pinger       // nil until Attach
+	waiting string       // why streams and db are absent (see Waiting)
+	redact  *redact.Redactor
 }
 
 // New builds the server; gather serves /metrics (a registry passed in).
+// streams and db may be nil when the server starts before the database is
+// open: see Attach and Waiting.
 func New(addr string, gather prometheus.Gatherer, streams StatusSource, db Pinger, log *slog.Logger) *Server {
-	s := &Server{streams: streams, db: db, log: log}
+	s := &Server{streams: streams, db: db, log: log, waiting: "starting"}
 	mux := http.NewServeMux()
 	mux.Handle("GET /metrics", promhttp.HandlerFor(gather, promhttp.HandlerOpts{ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}))
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 	})
 	mux.HandleFunc("GET /readyz", s.readyz)
-	s.srv = &http.Server{Addr: addr, Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	s.srv = &http.Server{Addr: addr, Handler: mux, ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
 	return s
+}
+
+// Attach gives the server the streams and the database once they exist;
+// /readyz reports on them from then on.
+func (s *Server) Attach(streams StatusSource, db Pinger) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.streams, s.db = streams, db
+}
+
+// Waiting sets the reason /readyz gives while the server has no database
+// (such as "waiting for the database: connection refused").
+func (s *Server) Waiting(reason string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.waiting = reason
+}
+
+// Redact masks r's secrets in /readyz bodies.
+func (s *Server) Redact(r *redact.Redactor) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.redact = r
 }
 
 // Handler returns the server's routes, for tests.
@@ -96,16 +128,23 @@ type streamReadiness struct {
 }
 
 func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
+	s.mu.Lock()
+	streams, db, waiting, red := s.streams, s.db, s.waiting, s.redact
+	s.mu.Unlock()
+	if streams == nil || db == nil {
+		writeJSON(w, http.StatusServiceUnavailable, readiness{Database: red.String(waiting), Streams: []streamReadiness{}})
+		return
+	}
 	ctx, cancel := context.WithTimeout(r.Context(), 3*time.Second)
 	defer cancel()
 	body := readiness{Ready: true, Database: "ok"}
-	if err := s.db.Ping(ctx); err != nil {
-		body.Ready, body.Database = false, "unreachable: "+err.Error()
+	if err := db.Ping(ctx); err != nil {
+		body.Ready, body.Database = false, red.String("unreachable: "+err.Error())
 	}
-	for _, st := range s.streams.Status() {
+	for _, st := range streams.Status() {
 		ok := st.Ready && st.Halted == ""
 		body.Ready = body.Ready && ok
-		body.Streams = append(body.Streams, streamReadiness{st.Name, ok, st.UpToDate, st.Closed, st.Halted, st.Offset})
+		body.Streams = append(body.Streams, streamReadiness{st.Name, ok, st.UpToDate, st.Closed, red.String(st.Halted), st.Offset})
 	}
 	code := http.StatusOK
 	if !body.Ready {

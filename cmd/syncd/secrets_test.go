@@ -1,0 +1,138 @@
+package main
+
+import (
+	"context"
+	"io"
+	"net/http"
+	"net/url"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/syncd-io/syncd/internal/dstest"
+)
+
+// The secrets TestNoSecretInAnyOutput puts in every place syncd may print.
+const (
+	secretUserInfo = "pw-userinfo-4f1a" // SYNCD_DATABASE_URL user info
+	secretQuery    = "pw-query-9c2e"    // SYNCD_DATABASE_URL ?password=
+	secretToken    = "tok-bearer-77d0"  // SYNCD_AUTH_TOKEN
+	secretHeader   = "hdr-value-31b8"   // SYNCD_HEADERS value
+	secretStream   = "tok-stream-5a6c"  // a stream URL's user info
+	secretStreamQ  = "tok-streamq-e0d4" // a stream URL's ?token=
+	secretDeadDB   = "pw-dead-db-2b7f"  // the password of an unreachable database
+)
+
+// TestNoSecretInAnyOutput runs the real binary at debug level with a secret
+// in each place (the database password as user info and as a password=
+// parameter, the bearer token, a header value, a stream URL's user info and
+// its ?token=) and greps everything it printed: the run's log, `migrate`,
+// `status` in both formats, /readyz, and the errors of a refused stream
+// item and of an unreachable database.
+func TestNoSecretInAnyOutput(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds and runs the real binary")
+	}
+	t.Parallel()
+	srv := dstest.StartT(t, dstest.Options{LongPollTimeout: time.Second})
+	b := postgresBackend(t)
+	ctx := context.Background()
+	name := "secret-stream"
+	if err := srv.Create(ctx, name); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := srv.Append(ctx, name, change("user", "alice", "insert", map[string]any{"n": 1})); err != nil {
+		t.Fatal(err)
+	}
+	dbURL, err := url.Parse(b.url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dbURL.User = url.UserPassword(dbURL.User.Username(), secretUserInfo)
+	q := dbURL.Query()
+	q.Set("password", secretQuery)
+	dbURL.RawQuery = q.Encode()
+	streamURL, _ := url.Parse(srv.StreamURL(name))
+	streamURL.User = url.User(secretStream)
+	environ := []string{
+		"SYNCD_DATABASE_URL=" + dbURL.String(), "SYNCD_SCHEMA=" + b.schema,
+		"SYNCD_STREAMS=" + streamURL.String(),
+		"SYNCD_AUTH_TOKEN=" + secretToken,
+		"SYNCD_HEADERS=X-Tenant: " + secretHeader,
+		"SYNCD_LOG_LEVEL=debug", "SYNCD_LOG_FORMAT=text",
+	}
+	var printed strings.Builder
+	record := func(what, out string) {
+		printed.WriteString("=== " + what + "\n" + out + "\n")
+	}
+
+	code, out := runProc(t, environ, "migrate")
+	record("migrate", out)
+	if code != 0 {
+		t.Fatalf("migrate exited %d:\n%s", code, out)
+	}
+	p := startProc(t, append(environ, "SYNCD_HTTP_ADDR=127.0.0.1:0"), "run")
+	var addr string
+	eventually(t, 30*time.Second, "the ops server to listen", func() bool {
+		if m := listenLine.FindStringSubmatch(p.out.String()); m != nil {
+			addr = m[1]
+		}
+		return addr != ""
+	})
+	readyz := func() (int, string) {
+		resp, err := http.Get("http://" + addr + "/readyz")
+		if err != nil {
+			return 0, err.Error()
+		}
+		defer resp.Body.Close()
+		body, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(body)
+	}
+	var ready string
+	eventually(t, 30*time.Second, "/readyz 200", func() bool {
+		code, body := readyz()
+		ready = body
+		return code == 200
+	})
+	record("/readyz", ready)
+	for _, args := range [][]string{{"status", "--json"}, {"status"}} {
+		code, out := runProc(t, environ, args...)
+		record(strings.Join(args, " "), out)
+		if code != 0 || !strings.Contains(out, name) {
+			t.Errorf("%v exited %d:\n%s", args, code, out)
+		}
+	}
+	_ = p.cmd.Process.Signal(syscall.SIGTERM)
+	if err := <-p.done; err != nil {
+		t.Errorf("run after SIGTERM: %v", err)
+	}
+	record("run", p.out.String())
+	if !strings.Contains(p.out.String(), "level=DEBUG") {
+		t.Errorf("the run logged nothing at debug level:\n%s", p.out.String())
+	}
+
+	// Errors: a stream item refused, an unreachable database.
+	badStream := srv.StreamURL(name) + "?token=" + secretStreamQ
+	code, out = runProc(t, append(environ, "SYNCD_STREAMS="+badStream), "run", "--once")
+	record("refused stream", out)
+	if code != exitUsage {
+		t.Errorf("a stream URL with a query: exit %d, want %d:\n%s", code, exitUsage, out)
+	}
+	dead := "postgres://app:" + secretDeadDB + "@127.0.0.1:1/x?connect_timeout=1&password=" + secretDeadDB
+	code, out = runProc(t, append(environ, "SYNCD_DATABASE_URL="+dead, "SYNCD_DB_WAIT=1s"), "run", "--once")
+	record("unreachable database", out)
+	if code == 0 {
+		t.Errorf("an unreachable database: exit 0:\n%s", out)
+	}
+
+	all := printed.String()
+	for _, s := range []string{secretUserInfo, secretQuery, secretToken, secretHeader, secretStream, secretStreamQ, secretDeadDB} {
+		if strings.Contains(all, s) {
+			t.Errorf("secret %s printed:\n%s", s, all)
+		}
+	}
+	if !strings.Contains(all, "xxxxx") {
+		t.Errorf("nothing was masked, so nothing was tested:\n%s", all)
+	}
+}
