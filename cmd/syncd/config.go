@@ -51,10 +51,13 @@ type Config struct {
 	ReplicaID          string        `env:"SYNCD_REPLICA_ID" help:"this replica's lease owner id (default hostname-pid-random)"`
 	ConfigFile         string        `env:"SYNCD_CONFIG" help:"YAML file of per-stream settings and per-type tables (names, key scope, typed columns, indexes)"`
 	TxIDRetention      time.Duration `env:"SYNCD_TXID_RETENTION" envDefault:"24h" help:"how long syncd_txids keeps a committed txid (0: forever)"`
+	DBWait             time.Duration `env:"SYNCD_DB_WAIT" envDefault:"0" help:"how long run and migrate wait for the database at startup (0: forever)"`
 
 	// explicit holds the variables given in the environment or as flags
 	// (not defaults): they win over the SYNCD_CONFIG file. Set by loadConfig.
 	explicit map[string]bool
+	// given holds every variable's value as given (for messages).
+	given map[string]string
 	// file is the SYNCD_CONFIG file, read and compiled once by loadConfig
 	// (nil without one): nothing reads it again.
 	file *mapping.File
@@ -102,14 +105,14 @@ func readConfig(environ []string, fs *flag.FlagSet, args []string, needStreams b
 	})
 	var cfg Config
 	if err := env.ParseWithOptions(&cfg, env.Options{Environment: vars}); err != nil {
-		return Config{}, nil, describeEnvError(err)
+		return Config{}, nil, describeEnvError(err, vars)
 	}
 	// caarlos0/env treats an empty value as unset; for SYNCD_HTTP_ADDR empty
 	// means "disabled", so its default applies only when it is truly unset.
 	if _, set := vars["SYNCD_HTTP_ADDR"]; !set {
 		cfg.HTTPAddr = defaultHTTPAddr
 	}
-	cfg.explicit = map[string]bool{}
+	cfg.explicit, cfg.given = map[string]bool{}, vars
 	for name, v := range vars {
 		cfg.explicit[name] = v != ""
 	}
@@ -145,8 +148,20 @@ func registerConfigFlags(fs *flag.FlagSet) map[string]string {
 	return names
 }
 
-// describeEnvError names the variable behind a caarlos0/env parse error.
-func describeEnvError(err error) error {
+// invalid is the one message of a variable whose value is not accepted:
+// the variable, its value (redacted: pass redact.Mask for a secret), what
+// is wrong when there is more to say, and what is accepted with an example.
+func invalid(name, value, want string, cause ...error) error {
+	msg := fmt.Sprintf("%s=%q is not valid", name, redact.String(value))
+	if err := errors.Join(cause...); err != nil {
+		msg += ": " + err.Error()
+	}
+	return fmt.Errorf("%s: want %s", msg, want)
+}
+
+// describeEnvError names the variable and the value behind a caarlos0/env
+// parse error, and says what its type accepts.
+func describeEnvError(err error, vars map[string]string) error {
 	var agg env.AggregateError
 	if !errors.As(err, &agg) {
 		return err
@@ -157,7 +172,8 @@ func describeEnvError(err error) error {
 		var pe env.ParseError
 		if errors.As(e, &pe) {
 			if f, ok := t.FieldByName(pe.Name); ok {
-				out = append(out, fmt.Errorf("%s: not a valid %s: %v", f.Tag.Get("env"), pe.Type, errors.Unwrap(pe.Err)))
+				name := f.Tag.Get("env")
+				out = append(out, invalid(name, vars[name], typeWant(f)))
 				continue
 			}
 		}
@@ -166,12 +182,39 @@ func describeEnvError(err error) error {
 	return errors.Join(out...)
 }
 
+// typeWant says what a variable of field f's type accepts, with an example.
+func typeWant(f reflect.StructField) string {
+	switch f.Type {
+	case reflect.TypeFor[time.Duration]():
+		return "a duration such as 15s or 1m"
+	}
+	switch f.Type.Kind() {
+	case reflect.Int, reflect.Int64:
+		ex := f.Tag.Get("envDefault")
+		if ex == "" || ex == "0" {
+			ex = "1048576"
+		}
+		return "a whole number such as " + ex
+	}
+	return "a value of type " + f.Type.String()
+}
+
+// raw returns the value of variable name as given (the environment or a
+// flag), or fallback when it was not given.
+func (c Config) raw(name, fallback string) string {
+	if v, ok := c.given[name]; ok {
+		return v
+	}
+	return fallback
+}
+
 // validate checks the settings (fileErr: reading the SYNCD_CONFIG file
 // failed); streams are optional for commands that only touch the database.
+// Each error is an invalid message naming the variable.
 func (c Config) validate(needStreams bool, fileErr error) error {
 	var errs []error
-	bad := func(name, value, accepted string) {
-		errs = append(errs, fmt.Errorf("%s=%q is not valid: accepted values are %s", name, value, accepted))
+	bad := func(name, value, want string, cause ...error) {
+		errs = append(errs, invalid(name, c.raw(name, value), want, cause...))
 	}
 	if fileErr != nil {
 		errs = append(errs, fileErr)
@@ -181,11 +224,14 @@ func (c Config) validate(needStreams bool, fileErr error) error {
 	if c.TxIDRetention < 0 {
 		bad("SYNCD_TXID_RETENTION", c.TxIDRetention.String(), "a duration such as 24h, or 0 to keep txids forever")
 	}
+	if c.DBWait < 0 {
+		bad("SYNCD_DB_WAIT", c.DBWait.String(), "a duration such as 5m, or 0 to wait for the database forever")
+	}
 	if _, _, err := parseDatabaseURL(c.DatabaseURL); err != nil {
 		errs = append(errs, err)
 	}
 	if !validIdentifier(c.Schema) {
-		bad("SYNCD_SCHEMA", c.Schema, "a SQL identifier of letters, digits and _ (not starting with a digit, at most 63 bytes)")
+		bad("SYNCD_SCHEMA", c.Schema, "a SQL identifier of letters, digits and _ (not starting with a digit, at most 63 bytes), e.g. syncd")
 	}
 	if c.Live != string(consumer.SSE) && c.Live != string(consumer.LongPoll) {
 		bad("SYNCD_LIVE", c.Live, "sse or long-poll")
@@ -197,36 +243,39 @@ func (c Config) validate(needStreams bool, fileErr error) error {
 		bad("SYNCD_ON_INVALID", c.OnInvalid, "dead-letter or halt")
 	}
 	if c.MaxBatchBytes < 1<<20 {
-		bad("SYNCD_MAX_BATCH_BYTES", fmt.Sprint(c.MaxBatchBytes), "a byte count of at least 1048576")
+		bad("SYNCD_MAX_BATCH_BYTES", fmt.Sprint(c.MaxBatchBytes), "a byte count of at least 1048576, e.g. 67108864")
 	}
 	if c.MaxMessageBytes < 1024 {
-		bad("SYNCD_MAX_MESSAGE_BYTES", fmt.Sprint(c.MaxMessageBytes), "a byte count of at least 1024")
+		bad("SYNCD_MAX_MESSAGE_BYTES", fmt.Sprint(c.MaxMessageBytes), "a byte count of at least 1024, e.g. 16777216")
 	}
 	for _, t := range c.Types {
 		if strings.TrimSpace(t) == "" {
-			bad("SYNCD_TYPES", strings.Join(c.Types, ","), "a comma-separated list of non-empty type names")
+			bad("SYNCD_TYPES", strings.Join(c.Types, ","), "a comma-separated list of non-empty type names, e.g. message,user")
 			break
 		}
 	}
 	if c.CatchupCommitBytes < 0 {
-		bad("SYNCD_CATCHUP_COMMIT_BYTES", fmt.Sprint(c.CatchupCommitBytes), "0 (off) or a positive byte count")
+		bad("SYNCD_CATCHUP_COMMIT_BYTES", fmt.Sprint(c.CatchupCommitBytes), "0 (off) or a positive byte count, e.g. 268435456")
 	}
 	if _, err := parseLevel(c.LogLevel); err != nil {
 		bad("SYNCD_LOG_LEVEL", c.LogLevel, "debug, info, warn or error")
+	}
+	if strings.ContainsFunc(c.AuthToken, func(r rune) bool { return r <= ' ' || r == 0x7f }) {
+		errs = append(errs, invalid("SYNCD_AUTH_TOKEN", redact.Mask, "a token without spaces or control characters (it is sent as Authorization: Bearer TOKEN)"))
 	}
 	if c.AuthToken != "" && c.AuthTokenFile != "" {
 		errs = append(errs, errors.New("SYNCD_AUTH_TOKEN and SYNCD_AUTH_TOKEN_FILE are both set: set only one"))
 	}
 	if c.AuthTokenFile != "" {
 		if _, err := os.Stat(c.AuthTokenFile); err != nil {
-			errs = append(errs, fmt.Errorf("SYNCD_AUTH_TOKEN_FILE: %w", err))
+			bad("SYNCD_AUTH_TOKEN_FILE", c.AuthTokenFile, "a readable file holding the token, e.g. /var/run/secrets/syncd/token", err)
 		}
 	}
 	errs = append(errs, c.validateTransport()...)
 	errs = append(errs, c.validateScale()...)
 	if c.HTTPAddr != "" {
 		if _, _, err := net.SplitHostPort(c.HTTPAddr); err != nil {
-			bad("SYNCD_HTTP_ADDR", c.HTTPAddr, "host:port or :port, or empty to disable")
+			bad("SYNCD_HTTP_ADDR", c.HTTPAddr, "host:port or :port such as :9090, or empty to disable")
 		}
 	}
 	if c.ShutdownTimeout <= 0 {
@@ -260,29 +309,70 @@ func (c Config) envStreams() ([]StreamSpec, error) {
 	return out, nil
 }
 
-// streamError is an item of SYNCD_STREAMS (or of the file's streams) that
-// is not valid; problem says what is wrong with it.
-type streamError struct{ problem string }
+// streamExample is the example of every message about a stream item.
+const streamExample = "URL or name=URL, e.g. chat=http://localhost:4437/v1/stream/chat or team/chat=https://ds.example/v1/stream/chat"
 
-func (e *streamError) Error() string { return "SYNCD_STREAMS: " + e.problem }
+// streamError is an item of SYNCD_STREAMS (or a stream of the file) that is
+// not valid; problem says what is wrong with it.
+type streamError struct{ item, problem string }
+
+func (e *streamError) Error() string {
+	return fmt.Sprintf("SYNCD_STREAMS item %q is not valid: %s; want %s", redactURL(e.item), e.problem, streamExample)
+}
+
+// splitStreamItem splits a SYNCD_STREAMS item into its name and URL. The
+// name is what precedes the first "=" that is followed by http:// or
+// https://, so a name may hold slashes and colons (team/chat=http://…); an
+// item that starts with http:// or https:// is a URL without a name. An
+// item with no "=http(s)://" but an "=" before any "://" is name=URL with a
+// URL of another scheme, which parseStream then refuses by its scheme.
+func splitStreamItem(item string) (name, raw string) {
+	lower := strings.ToLower(item)
+	isHTTP := func(s string) bool { return strings.HasPrefix(s, "http://") || strings.HasPrefix(s, "https://") }
+	if isHTTP(lower) {
+		return "", item
+	}
+	for i := 1; i < len(item); i++ {
+		if item[i] == '=' && isHTTP(lower[i+1:]) {
+			return item[:i], item[i+1:]
+		}
+	}
+	if i := strings.Index(item, "="); i > 0 && !strings.Contains(item[:i], "://") {
+		return item[:i], item[i+1:]
+	}
+	return "", item
+}
 
 func parseStream(item string) (StreamSpec, error) {
-	name, raw := "", item
-	if i := strings.Index(item, "="); i > 0 && !strings.Contains(item[:i], "/") && !strings.Contains(item[:i], ":") {
-		name, raw = item[:i], item[i+1:]
+	name, raw := splitStreamItem(item)
+	bad := func(format string, args ...any) (StreamSpec, error) {
+		return StreamSpec{}, &streamError{item, fmt.Sprintf(format, args...)}
+	}
+	if raw == "" {
+		return bad("the URL after %q= is empty", name)
 	}
 	u, err := url.Parse(raw)
-	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return StreamSpec{}, &streamError{fmt.Sprintf("%q is not an http(s) URL of a stream (accepted: URL or name=URL)", redactURL(raw))}
-	}
-	if u.RawQuery != "" || u.Fragment != "" {
-		return StreamSpec{}, &streamError{fmt.Sprintf("%q must not carry a query or fragment: syncd adds the offset itself", redactURL(raw))}
+	switch {
+	case err != nil:
+		var ue *url.Error
+		if errors.As(err, &ue) {
+			err = ue.Err
+		}
+		return bad("its URL does not parse: %v", err)
+	case u.Scheme == "":
+		return bad("%q is not a URL: it has no http:// or https:// scheme", redactURL(raw))
+	case u.Scheme != "http" && u.Scheme != "https":
+		return bad("its URL's scheme is %s, not http or https", u.Scheme)
+	case u.Host == "":
+		return bad("its URL has no host")
+	case u.RawQuery != "" || u.Fragment != "":
+		return bad("its URL must not carry a query or fragment: syncd adds the offset itself")
 	}
 	if name == "" {
 		name = strings.TrimPrefix(strings.TrimPrefix(u.Path, "/v1/stream/"), "/")
 	}
 	if name == "" {
-		return StreamSpec{}, &streamError{fmt.Sprintf("%q has no path to name the stream by; use name=URL", redactURL(raw))}
+		return bad("its URL has no path to name the stream by; give a name with name=URL")
 	}
 	return StreamSpec{Name: name, URL: raw}, nil
 }
@@ -301,7 +391,7 @@ func parseDatabaseURL(s string) (dialect, dsn string, err error) {
 		}
 		return "sqlite", path, nil
 	}
-	return "", "", fmt.Errorf("SYNCD_DATABASE_URL=%q is not valid: accepted forms are postgres://…, postgresql://… or sqlite:PATH", redactURL(s))
+	return "", "", invalid("SYNCD_DATABASE_URL", s, "postgres://…, postgresql://… or sqlite:PATH, e.g. sqlite:syncd.db")
 }
 
 // redactURL hides the secrets of a URL (or any text) that a message names;

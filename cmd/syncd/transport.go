@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/syncd-io/syncd/internal/consumer"
+	"github.com/syncd-io/syncd/internal/redact"
 	"github.com/syncd-io/syncd/internal/syncer"
 )
 
@@ -50,18 +51,18 @@ func (c Config) withTransport(o consumer.Options) consumer.Options {
 func (c Config) validateTransport() []error {
 	var errs []error
 	if c.OnGone != string(syncer.GoneHalt) && c.OnGone != string(syncer.GoneResync) {
-		errs = append(errs, fmt.Errorf("SYNCD_ON_GONE=%q is not valid: accepted values are halt or resync", c.OnGone))
+		errs = append(errs, invalid("SYNCD_ON_GONE", c.OnGone, "halt or resync"))
 	}
 	if c.TLSCAFile != "" {
 		if _, err := loadCAPool(c.TLSCAFile); err != nil {
-			errs = append(errs, err)
+			errs = append(errs, invalid("SYNCD_TLS_CA_FILE", c.TLSCAFile, "a readable PEM file of CA certificates, e.g. /etc/syncd/ca.pem", err))
 		}
 	}
 	if _, err := parseHeaders(c.Headers); err != nil {
-		errs = append(errs, err)
+		errs = append(errs, invalid("SYNCD_HEADERS", redact.Mask, "'Name: value' items separated by newlines or ';', e.g. X-Tenant: acme; X-Api-Key: k", err))
 	}
 	if c.SSEIdleTimeout < minIdleTimeout {
-		errs = append(errs, fmt.Errorf("SYNCD_SSE_IDLE_TIMEOUT=%q is not valid: accepted values are durations of at least %s that exceed the server's keep-alive (e.g. 75s)", c.SSEIdleTimeout, minIdleTimeout))
+		errs = append(errs, invalid("SYNCD_SSE_IDLE_TIMEOUT", c.raw("SYNCD_SSE_IDLE_TIMEOUT", c.SSEIdleTimeout.String()), fmt.Sprintf("a duration of at least %s that exceeds the server's keep-alive, e.g. 75s", minIdleTimeout)))
 	}
 	return errs
 }
@@ -87,14 +88,14 @@ func (c Config) httpClient() (*http.Client, error) {
 func loadCAPool(path string) (*x509.CertPool, error) {
 	pem, err := os.ReadFile(path)
 	if err != nil {
-		return nil, fmt.Errorf("SYNCD_TLS_CA_FILE: %w", err)
+		return nil, err
 	}
 	pool, err := x509.SystemCertPool()
 	if err != nil || pool == nil {
 		pool = x509.NewCertPool()
 	}
 	if !pool.AppendCertsFromPEM(pem) {
-		return nil, fmt.Errorf("SYNCD_TLS_CA_FILE: %s holds no PEM certificate", path)
+		return nil, fmt.Errorf("%s holds no PEM certificate", path)
 	}
 	return pool, nil
 }
@@ -118,11 +119,11 @@ func parseHeaders(s string) ([][2]string, error) {
 		name, value = strings.TrimSpace(name), strings.TrimSpace(value)
 		switch {
 		case !ok || !validHeaderName(name):
-			return nil, fmt.Errorf("SYNCD_HEADERS: item %d is not valid: accepted form is 'Name: value', items separated by newlines or ';'", i+1)
+			return nil, fmt.Errorf("item %d is not 'Name: value' with a header name of letters, digits and -", i+1)
 		case strings.ContainsAny(value, "\x00\n"):
-			return nil, fmt.Errorf("SYNCD_HEADERS: the value of %s contains a control character", name)
+			return nil, fmt.Errorf("the value of %s contains a control character", name)
 		case reservedHeader(name):
-			return nil, fmt.Errorf("SYNCD_HEADERS: %s cannot be set: syncd manages it", name)
+			return nil, fmt.Errorf("%s cannot be set: syncd manages it", name)
 		}
 		out = append(out, [2]string{http.CanonicalHeaderKey(name), value})
 	}

@@ -53,7 +53,7 @@ type Stream struct {
 func Load(path string) (*File, error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
-		return nil, fmt.Errorf("SYNCD_CONFIG: %w", err)
+		return nil, fmt.Errorf("SYNCD_CONFIG=%q is not valid: %w: want a readable YAML file, e.g. syncd.yaml", path, err)
 	}
 	return Parse(path, data)
 }
@@ -196,8 +196,8 @@ func (s streamSpec) validate() (Stream, error) {
 			break
 		}
 	}
-	if strings.ContainsAny(s.Name, ",=/") {
-		errs = append(errs, fmt.Errorf("name: %q may not contain ',', '=' or '/'", s.Name))
+	if strings.ContainsAny(s.Name, ",=") {
+		errs = append(errs, fmt.Errorf("name: %q may not contain ',' or '=' (slashes are fine, as in team/chat)", s.Name))
 	}
 	return Stream{Name: s.Name, URL: s.URL, OnInvalid: s.OnInvalid, Types: s.Types}, errors.Join(errs...)
 }
