@@ -37,7 +37,20 @@ func runCommand(ctx context.Context, env *environment, args []string) error {
 		return err
 	}
 	defer unlock()
-	db, err := openSink(ctx, env, p)
+	// The ops server starts first: /healthz answers and /readyz says why
+	// it is not ready while syncd waits for the database.
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	srv, stopOps, err := startOps(p, reg)
+	if err != nil {
+		return err
+	}
+	defer stopOps()
+	db, err := openWhenReady(ctx, env, p, srv.Waiting)
+	if errors.As(err, new(errStopped)) && !*once {
+		log.Info("syncd stopped while waiting for the database")
+		return nil
+	}
 	if err != nil {
 		return err
 	}
@@ -47,8 +60,6 @@ func runCommand(ctx context.Context, env *environment, args []string) error {
 		return err
 	}
 
-	reg := prometheus.NewRegistry()
-	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	if err := configureSink(ctx, db, p.file()); err != nil {
 		return err
 	}
@@ -59,11 +70,7 @@ func runCommand(ctx context.Context, env *environment, args []string) error {
 	}
 	reg.MustRegister(syncer.NewCollector(s))
 	registerLeases(reg, fl)
-	stopOps, err := startOps(p, reg, s, db, hub)
-	if err != nil {
-		return err
-	}
-	defer stopOps()
+	srv.attach(s, db, hub)
 	defer pruneTxIDs(ctx, db, p.TxIDRetention, log)()
 
 	log.Info("syncd starting", "version", version, "streams", len(s.Status()), "database", redactURL(p.DatabaseURL), "once", *once)
@@ -97,18 +104,37 @@ func newSyncer(p *plan, db sink.Writer, hub *ops.TxIDHub, once bool, m *metrics.
 	})
 }
 
+// opsServer is the ops server of a run; nil when SYNCD_HTTP_ADDR is empty.
+type opsServer struct{ *ops.Server }
+
+// Waiting sets /readyz's reason while the database is not open.
+func (o *opsServer) Waiting(reason string) {
+	if o != nil {
+		o.Server.Waiting(reason)
+	}
+}
+
+// attach gives the server the streams and the database once they exist.
+func (o *opsServer) attach(s *syncer.Syncer, db sink.Sink, hub *ops.TxIDHub) {
+	if o != nil {
+		o.ServeTxIDs(db, hub)
+		o.Attach(s, db)
+	}
+}
+
 // startOps serves /metrics, /healthz and /readyz on SYNCD_HTTP_ADDR (unless
-// empty) and returns the function that stops the server.
-func startOps(p *plan, reg *prometheus.Registry, s *syncer.Syncer, db sink.Sink, hub *ops.TxIDHub) (func(), error) {
+// empty) before the database is open, and returns the function that stops
+// the server.
+func startOps(p *plan, reg *prometheus.Registry) (*opsServer, func(), error) {
 	if p.HTTPAddr == "" {
-		return func() {}, nil
+		return nil, func() {}, nil
 	}
 	log := p.log
-	srv := ops.New(p.HTTPAddr, reg, s, db, log.With("component", "ops"))
+	srv := ops.New(p.HTTPAddr, reg, nil, nil, log.With("component", "ops"))
 	srv.Redact(p.redact)
-	srv.ServeTxIDs(db, hub)
+	srv.Waiting("waiting for the database")
 	if err := srv.Listen(); err != nil {
-		return nil, fmt.Errorf("SYNCD_HTTP_ADDR=%s: %w", p.HTTPAddr, err)
+		return nil, nil, fmt.Errorf("SYNCD_HTTP_ADDR=%s: %w", p.HTTPAddr, err)
 	}
 	log.Info("ops endpoints listening", "addr", srv.Addr(), "paths", "/metrics /healthz /readyz /v1/txid/{txid}")
 	done := make(chan struct{})
@@ -118,7 +144,7 @@ func startOps(p *plan, reg *prometheus.Registry, s *syncer.Syncer, db sink.Sink,
 			log.Error("ops server stopped", "err", err)
 		}
 	}()
-	return func() {
+	return &opsServer{srv}, func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 		defer cancel()
 		_ = srv.Shutdown(ctx)
@@ -168,7 +194,14 @@ func openSink(ctx context.Context, env *environment, p *plan) (sink.Sink, error)
 
 func migrateCommand(ctx context.Context, env *environment, args []string) error {
 	fs := newFlagSet(env, "migrate", "[flags]")
-	p, db, _, err := env.database(ctx, fs, args, 0)
+	p, rest, err := env.plan(fs, args, false)
+	if err != nil {
+		return err
+	}
+	if len(rest) != 0 {
+		return usageError{fmt.Errorf("expected 0 argument(s) after the flags, got %d: %q", len(rest), rest)}
+	}
+	db, err := openWhenReady(ctx, env, p, nil)
 	if err != nil {
 		return err
 	}
