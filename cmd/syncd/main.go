@@ -73,20 +73,21 @@ func main() {
 		stop() // restore default handling: a second signal ends the process at once
 	}()
 	env := &environment{environ: os.Environ(), stdout: os.Stdout, stderr: os.Stderr, onShutdown: shutdownWatchdog, limitMemory: defaultMemoryLimit}
-	defer exitOnPanic(env)
+	defer exitOnPanic(env, os.Exit)
 	os.Exit(Main(ctx, env, os.Args[1:]))
 }
 
-// exitOnPanic prints a panic of the main goroutine, redacted, with its
-// stack, and exits with status 2 (as an unrecovered panic does).
-func exitOnPanic(env *environment) {
+// exitOnPanic, deferred, prints a panic of the main goroutine to stderr,
+// redacted, with its stack, and exits with status 2 (as an unrecovered
+// panic does). Panics of other goroutines end the process unredacted.
+func exitOnPanic(env *environment, exit func(code int)) {
 	r := recover()
 	if r == nil {
 		return
 	}
 	red := env.redactor()
-	fmt.Fprintf(os.Stderr, "panic: %s\n\n%s", red.String(fmt.Sprint(r)), red.String(string(debug.Stack())))
-	os.Exit(2)
+	fmt.Fprintf(env.stderr, "panic: %s\n\n%s", red.String(fmt.Sprint(r)), red.String(string(debug.Stack())))
+	exit(2)
 }
 
 // shutdownWatchdog ends the process if shutdown, once begun, takes longer

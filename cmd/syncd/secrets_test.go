@@ -136,3 +136,23 @@ func TestNoSecretInAnyOutput(t *testing.T) {
 		t.Errorf("nothing was masked, so nothing was tested:\n%s", all)
 	}
 }
+
+// TestPanicIsRedacted: a panic of the main goroutine is printed without
+// its secrets (by form and registered) and exits 2.
+func TestPanicIsRedacted(t *testing.T) {
+	t.Parallel()
+	var out syncBuffer
+	env := &environment{stderr: &out}
+	env.redactor().Add("pw-registered-panic")
+	code := -1
+	func() {
+		defer exitOnPanic(env, func(c int) { code = c })
+		panic("connect postgres://u:pw-url-panic@h/x: pw-registered-panic")
+	}()
+	if code != 2 || !strings.Contains(out.String(), "panic: connect postgres://u:xxxxx@h/x: xxxxx") || !strings.Contains(out.String(), "goroutine") {
+		t.Errorf("exit %d, output:\n%s", code, out.String())
+	}
+	if strings.Contains(out.String(), "pw-") {
+		t.Errorf("the panic shows a secret:\n%s", out.String())
+	}
+}
