@@ -73,13 +73,7 @@ func TestNoSecretInAnyOutput(t *testing.T) {
 		t.Fatalf("migrate exited %d:\n%s", code, out)
 	}
 	p := startProc(t, append(environ, "SYNCD_HTTP_ADDR=127.0.0.1:0"), "run")
-	var addr string
-	eventually(t, 30*time.Second, "the ops server to listen", func() bool {
-		if m := listenLine.FindStringSubmatch(p.out.String()); m != nil {
-			addr = m[1]
-		}
-		return addr != ""
-	})
+	addr := opsAddr(t, p)
 	readyz := func() (int, string) {
 		resp, err := http.Get("http://" + addr + "/readyz")
 		if err != nil {
@@ -119,12 +113,26 @@ func TestNoSecretInAnyOutput(t *testing.T) {
 	if code != exitUsage {
 		t.Errorf("a stream URL with a query: exit %d, want %d:\n%s", code, exitUsage, out)
 	}
-	dead := "postgres://app:" + secretDeadDB + "@127.0.0.1:1/x?connect_timeout=1&password=" + secretDeadDB
-	code, out = runProc(t, append(environ, "SYNCD_DATABASE_URL="+dead, "SYNCD_DB_WAIT=1s"), "run", "--once")
+	deadAddr := deadPort(t)
+	dead := "postgres://app:" + secretDeadDB + "@" + deadAddr + "/x?connect_timeout=1&password=" + secretDeadDB
+	code, out = runProc(t, append(environ, "SYNCD_DATABASE_URL="+dead, "SYNCD_DB_WAIT=1s", "SYNCD_HTTP_ADDR="), "run", "--once")
 	record("unreachable database", out)
-	if code == 0 {
-		t.Errorf("an unreachable database: exit 0:\n%s", out)
+	if code == 0 || !strings.Contains(out, "SYNCD_DB_WAIT") {
+		t.Errorf("an unreachable database: exit %d:\n%s", code, out)
 	}
+	// /readyz while waiting for that database.
+	w := startProc(t, append(environ, "SYNCD_DATABASE_URL="+dead, "SYNCD_HTTP_ADDR=127.0.0.1:0"), "run")
+	addr = opsAddr(t, w)
+	waitFor(t, w, "waiting for the database")
+	eventually(t, 30*time.Second, "/readyz to give the database error", func() bool {
+		code, body := readyz()
+		ready = body
+		return code == 503 && strings.Contains(body, "waiting for the database: ") && strings.Contains(body, deadAddr)
+	})
+	record("/readyz while waiting", ready)
+	_ = w.cmd.Process.Signal(syscall.SIGTERM)
+	<-w.done
+	record("run while waiting", w.out.String())
 
 	all := printed.String()
 	for _, s := range []string{secretUserInfo, secretQuery, secretToken, secretHeader, secretStream, secretStreamQ, secretDeadDB} {
@@ -155,4 +163,17 @@ func TestPanicIsRedacted(t *testing.T) {
 	if strings.Contains(out.String(), "pw-") {
 		t.Errorf("the panic shows a secret:\n%s", out.String())
 	}
+}
+
+// opsAddr waits until the process's ops server listens and returns its address.
+func opsAddr(t *testing.T, p *proc) string {
+	t.Helper()
+	var addr string
+	eventually(t, 30*time.Second, "the ops server to listen", func() bool {
+		if m := listenLine.FindStringSubmatch(p.out.String()); m != nil {
+			addr = m[1]
+		}
+		return addr != ""
+	})
+	return addr
 }
