@@ -8,11 +8,13 @@ import (
 	"net/url"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/syncd-io/syncd/internal/dstest"
+	"github.com/syncd-io/syncd/internal/sink"
 )
 
 // deadPort returns a loopback address where nothing listens (a port the
@@ -160,4 +162,44 @@ func TestSIGTERMWhileWaitingForTheDatabase(t *testing.T) {
 	case <-time.After(30 * time.Second): // a guard against a hang, not a measurement
 		t.Fatalf("no exit after SIGTERM while waiting for the database:\n%s", p.out)
 	}
+}
+
+// failFirstMigrate is a sink whose first Migrate applies the migrations
+// and then reports a dropped connection, as a migration cut off midway does.
+type failFirstMigrate struct {
+	sink.Sink
+	calls *atomic.Int32
+}
+
+func (f failFirstMigrate) Migrate(ctx context.Context) error {
+	err := f.Sink.Migrate(ctx)
+	if f.calls.Add(1) == 1 && err == nil {
+		return errors.New("partial migration error: conn closed")
+	}
+	return err
+}
+
+// TestMigrateFailureIsRetried: a Migrate that fails at startup (a dropped
+// connection) no longer ends the run: syncd reopens, migrates again and
+// syncs the stream to exactly its rows.
+func TestMigrateFailureIsRetried(t *testing.T) {
+	t.Parallel()
+	srv := dstest.StartT(t, dstest.Options{})
+	forEachBackend(t, func(t *testing.T, b *backend) {
+		name := "migrate-retry-" + b.name
+		if err := srv.Create(context.Background(), name); err != nil {
+			t.Fatal(err)
+		}
+		m := newModel()
+		appendModel(t, srv, m, name, workload(5, 100, 30)...)
+		var calls atomic.Int32
+		wrap := func(s sink.Sink) sink.Sink { return failFirstMigrate{s, &calls} }
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		code, out := syncdRunWrapped(ctx, b.env("SYNCD_STREAMS="+srv.StreamURL(name)), wrap, "run", "--once")
+		if code != 0 || calls.Load() != 2 || !strings.Contains(out, "conn closed") {
+			t.Fatalf("exit %d after %d Migrate calls; want 0 after 2, with the failure logged:\n%s", code, calls.Load(), out)
+		}
+		assertTables(t, b, m)
+	})
 }
