@@ -3,9 +3,9 @@ package main
 import (
 	"context"
 	"fmt"
-	"math/rand/v2"
 	"time"
 
+	"github.com/syncd-io/syncd/internal/consumer"
 	"github.com/syncd-io/syncd/internal/sink"
 )
 
@@ -41,6 +41,7 @@ func openWhenReady(ctx context.Context, env *environment, p *plan, waiting func(
 	}
 	database := redactURL(p.DatabaseURL)
 	var logged time.Time
+	backoff := consumer.Backoff{Initial: dbWaitFirst, Max: dbWaitCap} // syncd's one retry policy
 	for attempt := 1; ; attempt++ {
 		db, err := openSink(ctx, env, p)
 		if err == nil {
@@ -62,7 +63,7 @@ func openWhenReady(ctx context.Context, env *environment, p *plan, waiting func(
 			p.log.Warn("waiting for the database", "attempt", attempt, "database", database, "err", err)
 			logged = time.Now()
 		}
-		delay := backoffDelay(attempt)
+		delay := backoff.Next(0)
 		if !deadline.IsZero() {
 			delay = min(delay, time.Until(deadline))
 		}
@@ -74,15 +75,4 @@ func openWhenReady(ctx context.Context, env *environment, p *plan, waiting func(
 		case <-t.C:
 		}
 	}
-}
-
-// backoffDelay is the wait after a failed attempt: a uniformly random
-// duration up to an exponentially growing bound, capped ("full jitter", so
-// replicas that start together do not retry in step).
-func backoffDelay(attempt int) time.Duration {
-	bound := dbWaitCap
-	if attempt < 16 {
-		bound = min(dbWaitFirst<<(attempt-1), dbWaitCap)
-	}
-	return rand.N(bound) + time.Millisecond
 }
