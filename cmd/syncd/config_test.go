@@ -30,9 +30,6 @@ func TestEveryVariableSaysWhatIsWrong(t *testing.T) {
 		shown string // how the message shows it (default: value)
 		want  string // part of what the message says is accepted
 		any   bool   // every value is accepted
-		// scale: the message comes from scale.go's validateScale, which
-		// still says "accepted values are" instead of "want".
-		scale bool
 	}
 	cases := map[string]badCase{
 		"SYNCD_STREAMS":              {value: "chat=ftp://h/v1/stream/chat", want: "URL or name=URL, e.g. chat=http://"},
@@ -55,7 +52,7 @@ func TestEveryVariableSaysWhatIsWrong(t *testing.T) {
 		"SYNCD_SHUTDOWN_TIMEOUT":     {value: "0s", want: "a positive duration such as 10s"},
 		"SYNCD_LOG_LEVEL":            {value: "loud", want: "debug, info, warn or error"},
 		"SYNCD_LOG_FORMAT":           {value: "xml", want: "json or text"},
-		"SYNCD_LEASES":               {value: "maybe", want: "on or off", scale: true},
+		"SYNCD_LEASES":               {value: "maybe", want: "on or off"},
 		"SYNCD_LEASE_TTL":            {value: "banana", want: "a duration such as 15s or 1m"},
 		"SYNCD_REPLICA_ID":           {value: "any id/ü", any: true},
 		"SYNCD_CONFIG":               {value: filepath.Join(dir, "missing.yaml"), want: "a readable YAML file"},
@@ -95,9 +92,6 @@ func TestEveryVariableSaysWhatIsWrong(t *testing.T) {
 				head = name + ` item "` + shown + `" is not valid`
 			}
 			want := "want " + c.want
-			if c.scale {
-				want = c.want
-			}
 			if code != exitUsage || !strings.Contains(out, head) || !strings.Contains(out, want) {
 				t.Errorf("exit %d, output:\n%s\nwant exit %d with %q and %q", code, out, exitUsage, head, want)
 			}

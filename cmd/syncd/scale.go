@@ -27,7 +27,7 @@ func (c Config) Globs() ([]discovery.Glob, error) {
 		if !discovery.IsGlob(item) {
 			continue
 		}
-		if i := strings.Index(item, "="); i > 0 && !strings.Contains(item[:i], "/") && !strings.Contains(item[:i], ":") {
+		if name, _ := splitStreamItem(item); name != "" {
 			return nil, fmt.Errorf("SYNCD_STREAMS: glob %q cannot take a name: each discovered stream is named by its path", redactURL(item))
 		}
 		g, err := discovery.ParseGlob(item)
@@ -47,7 +47,7 @@ func (c Config) hasGlobs() bool {
 // runStreams is StreamList, except that with a glob no fixed stream is needed.
 func (c Config) runStreams() ([]StreamSpec, error) {
 	streams, err := c.StreamList()
-	if err != nil && c.hasGlobs() && strings.HasPrefix(err.Error(), "SYNCD_STREAMS is required") {
+	if err != nil && c.hasGlobs() && errors.Is(err, errNoStreams) {
 		return nil, nil
 	}
 	return streams, err
@@ -60,10 +60,10 @@ func (c Config) validateScale() []error {
 		errs = append(errs, err)
 	}
 	if c.Leases != "on" && c.Leases != "off" {
-		errs = append(errs, fmt.Errorf("SYNCD_LEASES=%q is not valid: accepted values are on or off", c.Leases))
+		errs = append(errs, invalid("SYNCD_LEASES", c.Leases, "on or off, e.g. on"))
 	}
 	if c.LeaseTTL < time.Second {
-		errs = append(errs, fmt.Errorf("SYNCD_LEASE_TTL=%s is not valid: accepted values are durations of at least 1s", c.LeaseTTL))
+		errs = append(errs, invalid("SYNCD_LEASE_TTL", c.LeaseTTL.String(), "a duration of at least 1s such as 15s"))
 	}
 	if dialect, _, err := parseDatabaseURL(c.DatabaseURL); err == nil && dialect != "postgres" && c.Leases == "on" {
 		errs = append(errs, errors.New("SYNCD_LEASES=on needs a Postgres SYNCD_DATABASE_URL: SQLite runs a single replica"))
