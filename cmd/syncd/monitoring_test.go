@@ -609,8 +609,9 @@ func TestMonitoringSeriesExported(t *testing.T) {
 	srv := dstest.StartT(t, dstest.Options{Registry: true, LongPollTimeout: 5 * time.Second})
 	b := postgresBackend(t)
 	ctx := context.Background()
-	// A glob (discovery with leases), not a fixed list: see the report of
-	// duplicate stream series with SYNCD_LEASES=on and fixed streams.
+	// A fixed stream with leases: the lease manager starts it, and it must
+	// be reported once (a loop of the fixed list that never ran used to be
+	// reported beside it: /readyz 503 forever, /metrics a duplicate series).
 	name := "monitoring/chat"
 	if err := srv.Create(ctx, name); err != nil {
 		t.Fatal(err)
@@ -626,7 +627,7 @@ func TestMonitoringSeriesExported(t *testing.T) {
 	if err := srv.Inject(ctx, dstest.Fault{Path: "/v1/stream/" + name, Method: "GET", Status: 503, Count: 1}); err != nil {
 		t.Fatal(err)
 	}
-	run := startWithOps(t, b.env("SYNCD_STREAMS="+srv.URL+"/v1/stream/monitoring/*", "SYNCD_LIVE=sse",
+	run := startWithOps(t, b.env("SYNCD_STREAMS="+srv.URL+"/v1/stream/"+name, "SYNCD_LIVE=sse",
 		"SYNCD_SSE_IDLE_TIMEOUT=1s", "SYNCD_LEASES=on", "SYNCD_REPLICA_ID=monitoring-test"))
 
 	var body string
@@ -645,6 +646,15 @@ func TestMonitoringSeriesExported(t *testing.T) {
 			break
 		}
 		time.Sleep(100 * time.Millisecond)
+	}
+	for deadline := time.Now().Add(60 * time.Second); ; time.Sleep(100 * time.Millisecond) {
+		code, readyz := run.get(t, "/readyz")
+		if code == 200 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("/readyz never became ready with one leased fixed stream: %d %s", code, readyz)
+		}
 	}
 	slices.Sort(missing)
 	for _, n := range missing {

@@ -22,6 +22,7 @@ type Metrics struct {
 	reconnects     *prometheus.CounterVec
 	retries        *prometheus.CounterVec
 	columnNulls    *prometheus.CounterVec
+	dbRetries      prometheus.Counter
 }
 
 // New creates the collectors and registers them on reg.
@@ -68,9 +69,13 @@ func New(reg prometheus.Registerer) *Metrics {
 			Name: "syncd_column_conversion_nulls_total",
 			Help: "Values of mapped columns that did not convert to the column's type and were stored as NULL, by table and column.",
 		}, []string{"table", "column"}),
+		dbRetries: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "syncd_database_retries_total",
+			Help: "Stream transactions rolled back on a database error and retried from the stored checkpoint (the log names the stream and the error).",
+		}),
 	}
 	reg.MustRegister(m.eventsApplied, m.rejects, m.commits, m.commitDuration, m.rowsWritten,
-		m.bytesRead, m.httpRequests, m.reconnects, m.retries, m.columnNulls)
+		m.bytesRead, m.httpRequests, m.reconnects, m.retries, m.columnNulls, m.dbRetries)
 	return m
 }
 
@@ -116,6 +121,16 @@ func (s *Stream) ColumnNulls(table, column string, n int) {
 		return
 	}
 	s.m.columnNulls.WithLabelValues(table, column).Add(float64(n))
+}
+
+// DatabaseRetry records a transaction rolled back on a database error, to
+// be retried from the stored checkpoint. One series for the process: the
+// log line says which stream and why.
+func (s *Stream) DatabaseRetry() {
+	if s == nil || s.m == nil {
+		return
+	}
+	s.m.dbRetries.Inc()
 }
 
 // Read records response body bytes read.

@@ -79,6 +79,7 @@ func (l *streamLoop) run(ctx context.Context) error {
 		case errors.Is(err, sink.ErrConflict):
 			l.conflicted = true // the reload says whether it moved or was reset
 		case isDBError(err):
+			l.metrics.DatabaseRetry()
 			delay := retry.Next(0)
 			l.log.Warn("database error; retrying from the stored checkpoint", "attempt", retry.Attempt(), "delay", delay, "err", err)
 			if !sleep(ctx, delay) {

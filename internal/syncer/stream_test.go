@@ -7,9 +7,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/goleak"
 
 	"github.com/syncd-io/syncd/internal/consumer"
+	"github.com/syncd-io/syncd/internal/metrics"
 	"github.com/syncd-io/syncd/internal/sink"
 	"github.com/syncd-io/syncd/internal/sink/sqlite"
 )
@@ -119,12 +121,18 @@ func TestFaultsRestartFromCheckpoint(t *testing.T) {
 		t.Run(tc.op+"/"+tc.err.Error(), func(t *testing.T) {
 			f := newFixture(t, 10)
 			f.opts.MaxBatchBytes = tc.maxBatch
+			reg := prometheus.NewRegistry()
+			f.opts.Metrics = metrics.New(reg)
 			f.faults.arm(tc.op, tc.err)
 			if err := f.run(t, t.Context()); err != nil {
 				t.Fatal(err)
 			}
 			if f.faults.fired(tc.op) != 1 {
 				t.Fatalf("the %s fault did not fire", tc.op)
+			}
+			retries := counter(t, reg, "syncd_database_retries_total")
+			if want := map[bool]float64{true: 1, false: 0}[tc.err == errDisk]; retries != want {
+				t.Errorf("syncd_database_retries_total = %v, want %v", retries, want)
 			}
 			assertSynced(t, f.db, "rec", f.model(t))
 		})
