@@ -79,15 +79,21 @@ func main() {
 
 // exitOnPanic, deferred, prints a panic of the main goroutine to stderr,
 // redacted, with its stack, and exits with status 2 (as an unrecovered
-// panic does). Panics of other goroutines end the process unredacted.
+// panic does). The stream loops' goroutines hand theirs to printPanic
+// through syncer.Options.OnPanic.
 func exitOnPanic(env *environment, exit func(code int)) {
 	r := recover()
 	if r == nil {
 		return
 	}
-	red := env.redactor()
-	fmt.Fprintf(env.stderr, "panic: %s\n\n%s", red.String(fmt.Sprint(r)), red.String(string(debug.Stack())))
+	printPanic(env, r, debug.Stack())
 	exit(2)
+}
+
+// printPanic prints a panic and its stack to stderr, redacted.
+func printPanic(env *environment, v any, stack []byte) {
+	red := env.redactor()
+	fmt.Fprintf(env.stderr, "panic: %s\n\n%s", red.String(fmt.Sprint(v)), red.String(string(stack)))
 }
 
 // shutdownWatchdog ends the process if shutdown, once begun, takes longer

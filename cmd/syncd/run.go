@@ -5,6 +5,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"os"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -64,7 +65,8 @@ func runCommand(ctx context.Context, env *environment, args []string) error {
 		return err
 	}
 	hub := ops.NewTxIDHub()
-	s, err := newSyncer(p, db, hub, *once, metrics.New(reg), fleetSource(fl))
+	onPanic := func(v any, stack []byte) { printPanic(env, v, stack); os.Exit(2) }
+	s, err := newSyncer(p, db, hub, *once, metrics.New(reg), fleetSource(fl), onPanic)
 	if err != nil {
 		return err
 	}
@@ -84,7 +86,7 @@ func runCommand(ctx context.Context, env *environment, args []string) error {
 	return nil
 }
 
-func newSyncer(p *plan, db sink.Writer, hub *ops.TxIDHub, once bool, m *metrics.Metrics, src syncer.Source) (*syncer.Syncer, error) {
+func newSyncer(p *plan, db sink.Writer, hub *ops.TxIDHub, once bool, m *metrics.Metrics, src syncer.Source, onPanic func(any, []byte)) (*syncer.Syncer, error) {
 	return syncer.New(syncer.Options{
 		Sink:               db,
 		Streams:            p.streams,
@@ -101,6 +103,7 @@ func newSyncer(p *plan, db sink.Writer, hub *ops.TxIDHub, once bool, m *metrics.
 		Metrics:            m,
 		Validate:           schemaValidate(p.file(), p.log),
 		OnCommit:           func(r syncer.Result) { hub.Committed(r.TxIDs) },
+		OnPanic:            onPanic,
 	})
 }
 

@@ -70,6 +70,7 @@ func (s *Syncer) Start(st Stream) error {
 	s.dyn.loops[st.Name] = r
 	go func() {
 		defer close(r.done)
+		defer s.opts.guard()
 		if err := r.loop.run(ctx); err != nil && ctx.Err() == nil {
 			r.loop.log.Error("stream stopped", "err", err)
 		}

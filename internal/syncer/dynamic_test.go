@@ -2,7 +2,10 @@ package syncer
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
+	"runtime"
+	"strings"
 	"testing"
 	"time"
 )
@@ -86,4 +89,23 @@ func TestPruneTxIDs(t *testing.T) {
 	cancel()
 	<-done
 	PruneTxIDs(t.Context(), f.db, 0, nil) // no retention: returns at once
+}
+
+// TestPanicGoesToOnPanic: a panic in a stream's goroutine reaches OnPanic
+// with its stack (cmd/syncd prints it redacted) instead of the runtime.
+func TestPanicGoesToOnPanic(t *testing.T) {
+	f := newFixture(t, 200)
+	got := make(chan string, 1)
+	f.opts.Validate = func(string, []byte) string { panic("validator broke: postgres://u:secret@h/db") }
+	f.opts.OnPanic = func(v any, stack []byte) {
+		got <- fmt.Sprint(v) + "\n" + string(stack)
+		runtime.Goexit() // stands for cmd/syncd's exit
+	}
+	if err := f.run(t, t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	p := <-got
+	if !strings.Contains(p, "validator broke") || !strings.Contains(p, "syncer.(*streamLoop)") {
+		t.Errorf("OnPanic got %q, want the panic value and the loop's stack", p)
+	}
 }

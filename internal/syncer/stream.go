@@ -186,7 +186,7 @@ func (l *streamLoop) begin() *txn {
 		b = state.NewBatch()
 	}
 	l.spare = nil
-	return newTxn(l.opts.Sink, l.stream.Name, l.committed.NextOffset, l.opts.MaxBatchBytes, b)
+	return newTxn(l.opts, l.stream.Name, l.committed.NextOffset, b)
 }
 
 // end drops a transaction object: whatever it did not commit is rolled back

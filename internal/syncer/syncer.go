@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"runtime/debug"
 	"sync"
 	"time"
 
@@ -74,12 +75,27 @@ type Options struct {
 	// a reject, handled by the stream's on_invalid. Called concurrently by
 	// the streams' loops.
 	Validate func(typ string, value []byte) (reason string)
+	// OnPanic, when set, receives a panic of any goroutine the syncer
+	// started, with its stack, instead of the runtime printing it (cmd/syncd
+	// prints it redacted and exits 2). It must not return normally.
+	OnPanic func(v any, stack []byte)
 	// OnCommit, when set, receives the result of every commit (txid
 	// waiters, notifications). Called by the stream's loop after the commit.
 	OnCommit func(Result)
 	// RetryInitial and RetryMax bound the jittered backoff between retries
 	// after a database error; zero means 100ms and 30s.
 	RetryInitial, RetryMax time.Duration
+}
+
+// guard, deferred first in every goroutine the syncer starts, hands a panic
+// to OnPanic; without OnPanic the panic goes on as usual.
+func (o *Options) guard() {
+	if o.OnPanic == nil {
+		return
+	}
+	if v := recover(); v != nil {
+		o.OnPanic(v, debug.Stack())
+	}
 }
 
 // dbBackoff returns a fresh backoff for database retries.
@@ -151,6 +167,7 @@ func (s *Syncer) Run(ctx context.Context) error {
 	errs := make([]error, len(s.streams))
 	for i, l := range s.streams {
 		wg.Go(func() {
+			defer s.opts.guard()
 			errs[i] = l.run(ctx)
 			if errs[i] != nil && ctx.Err() == nil {
 				l.log.Error("stream stopped", "err", errs[i])

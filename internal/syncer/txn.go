@@ -40,6 +40,7 @@ type txn struct {
 	stream string
 	expect string // the committed offset the checkpoint compare-and-set expects
 	max    int    // pending bytes past which the batch is written into the transaction
+	opts   *Options
 
 	batch *state.Batch
 	tx    sink.Tx
@@ -60,8 +61,8 @@ type background struct {
 	offset string       // the response being read when the write started
 }
 
-func newTxn(w sink.Writer, stream, expect string, max int, batch *state.Batch) *txn {
-	return &txn{w: w, stream: stream, expect: expect, max: max, batch: batch, count: Counts{Ops: map[string]int{}}}
+func newTxn(opts *Options, stream, expect string, batch *state.Batch) *txn {
+	return &txn{w: opts.Sink, stream: stream, expect: expect, max: opts.MaxBatchBytes, opts: opts, batch: batch, count: Counts{Ops: map[string]int{}}}
 }
 
 // pending counts the change events read into the transaction, written or not.
@@ -111,7 +112,11 @@ func (t *txn) flushBehind(ctx context.Context, offset string) error {
 	done := make(chan error, 1)
 	t.bg.done = done
 	tx := t.tx
-	go func() { done <- tx.Write(ctx, b) }()
+	opts := t.opts
+	go func() {
+		defer opts.guard()
+		done <- tx.Write(ctx, b)
+	}()
 	return nil
 }
 
