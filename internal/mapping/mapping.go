@@ -142,6 +142,12 @@ func child(n *yaml.Node, key string) *yaml.Node {
 // Parse validates the file's content; every error names the file, the
 // stream or type, and the field at fault.
 func Parse(path string, data []byte) (*File, error) {
+	var root yaml.Node
+	if yaml.Unmarshal(data, &root) == nil {
+		if err := unknownField(&root); err != nil {
+			return nil, fmt.Errorf("SYNCD_CONFIG file %s: %w", path, err)
+		}
+	}
 	var spec fileSpec
 	dec := yaml.NewDecoder(bytes.NewReader(data))
 	dec.KnownFields(true)

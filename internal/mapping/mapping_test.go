@@ -76,6 +76,11 @@ func TestParseErrors(t *testing.T) {
 		want       []string
 	}{
 		{"unknown field", "types:\n  a:\n    colums: {}\n", []string{"c.yaml", "colums"}},
+		{"unknown column field", "types:\n  user:\n    columns:\n      status: {path: s, type: text, idx: true}\n",
+			[]string{"c.yaml", `types.user.columns.status (line 4): unknown field "idx" (want path, type, index)`}},
+		{"unknown stream field", "streams:\n  - url: http://h/v1/stream/a\n    typo: 1\n",
+			[]string{`streams[0] (line 3): unknown field "typo" (want name, url, on_invalid, types)`}},
+		{"unknown top-level field", "stream: []\n", []string{`top level (line 1): unknown field "stream" (want streams, types)`}},
 		{"unknown column field", "types:\n  a:\n    columns:\n      x: {path: x, type: text, indexed: true}\n", []string{"c.yaml", "indexed"}},
 		{"bad type", "types:\n  msg:\n    columns:\n      x: {path: x, type: integer}\n", []string{"c.yaml", "types.msg (line 2)", `column "x"`, "type", "line 4"}},
 		{"bad path", "types:\n  msg:\n    columns:\n      x: {path: \"a'); DROP TABLE t; --\", type: text}\n", []string{"types.msg", `column "x"`, "path"}},

@@ -3,7 +3,6 @@ package mapping
 import (
 	"fmt"
 	"path/filepath"
-	"slices"
 
 	yaml "go.yaml.in/yaml/v3"
 
@@ -72,28 +71,11 @@ func (c *columnsSpec) UnmarshalYAML(n *yaml.Node) error {
 			}
 			continue
 		}
-		if err := checkColumnFields(val); err != nil {
-			return err
-		}
 		var cs columnSpec
 		if err := val.Decode(&cs); err != nil {
 			return err
 		}
 		c.ByName[key.Value] = cs
-	}
-	return nil
-}
-
-// checkColumnFields rejects unknown fields of a column: a node's Decode
-// does not inherit the file decoder's KnownFields.
-func checkColumnFields(n *yaml.Node) error {
-	if n.Kind != yaml.MappingNode {
-		return nil // Decode reports the wrong kind
-	}
-	for i := 0; i < len(n.Content); i += 2 {
-		if k := n.Content[i]; !slices.Contains([]string{"path", "type", "index"}, k.Value) {
-			return fmt.Errorf("line %d: field %s not found in type mapping.columnSpec", k.Line, k.Value)
-		}
 	}
 	return nil
 }

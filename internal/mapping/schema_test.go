@@ -102,7 +102,7 @@ func TestSchemaErrors(t *testing.T) {
 		{"does not compile", "types:\n  user:\n    schema: user.json\n", map[string]string{"user.json": `{"type": "strng"}`}, []string{"types.user", "user.json does not compile"}},
 		{"from_schema without schema", "types:\n  user:\n    columns: from_schema\n", nil, []string{"types.user", "from_schema needs a schema"}},
 		{"columns scalar", "types:\n  user:\n    schema: user.json\n    columns: all\n", map[string]string{"user.json": userSchema}, []string{`"all" is not from_schema`}},
-		{"unknown column field", "types:\n  user:\n    columns:\n      a: {path: a, type: text, idx: true}\n", nil, []string{"line 4", "idx not found"}},
+		{"unknown column field", "types:\n  user:\n    columns:\n      a: {path: a, type: text, idx: true}\n", nil, []string{`types.user.columns.a (line 4): unknown field "idx" (want path, type, index)`}},
 		{"from_schema not bool", "types:\n  user:\n    schema: user.json\n    columns:\n      from_schema: {path: a, type: text}\n", map[string]string{"user.json": userSchema}, []string{"from_schema must be true or false"}},
 	}
 	for _, c := range cases {
