@@ -10,6 +10,7 @@ import (
 	"net/url"
 	"os"
 	"reflect"
+	"slices"
 	"strings"
 	"time"
 
@@ -130,11 +131,12 @@ func readConfig(environ []string, fs *flag.FlagSet, args []string, needStreams b
 // from flag name to variable name.
 func registerConfigFlags(fs *flag.FlagSet) map[string]string {
 	names := map[string]string{}
+	only := commandVariables[strings.TrimPrefix(fs.Name(), "syncd ")]
 	t := reflect.TypeFor[Config]()
 	for i := range t.NumField() {
 		f := t.Field(i)
 		name := f.Tag.Get("env")
-		if name == "" {
+		if name == "" || (only != nil && !slices.Contains(only, name)) {
 			continue
 		}
 		flagName := strings.ReplaceAll(strings.ToLower(strings.TrimPrefix(name, "SYNCD_")), "_", "-")
@@ -146,6 +148,17 @@ func registerConfigFlags(fs *flag.FlagSet) map[string]string {
 		names[flagName] = name
 	}
 	return names
+}
+
+// commandVariables lists, for the commands that only touch the database,
+// the variables they use: their -h shows only those flags (the environment
+// is still read whole, and validated). run takes every variable.
+var commandVariables = map[string][]string{
+	"migrate": {"SYNCD_DATABASE_URL", "SYNCD_SCHEMA", "SYNCD_CONFIG", "SYNCD_DB_WAIT", "SYNCD_LOG_LEVEL", "SYNCD_LOG_FORMAT"},
+	"status": {"SYNCD_DATABASE_URL", "SYNCD_SCHEMA", "SYNCD_AUTH_TOKEN", "SYNCD_AUTH_TOKEN_FILE", "SYNCD_TLS_CA_FILE",
+		"SYNCD_HEADERS", "SYNCD_LOG_LEVEL", "SYNCD_LOG_FORMAT"},
+	"reset":   {"SYNCD_DATABASE_URL", "SYNCD_SCHEMA", "SYNCD_START_OFFSET", "SYNCD_LOG_LEVEL", "SYNCD_LOG_FORMAT"},
+	"rejects": {"SYNCD_DATABASE_URL", "SYNCD_SCHEMA", "SYNCD_LOG_LEVEL", "SYNCD_LOG_FORMAT"},
 }
 
 // invalid is the one message of a variable whose value is not accepted:

@@ -230,8 +230,12 @@ func TestStatusRejectsAndReset(t *testing.T) {
 		if err := json.Unmarshal([]byte(out[strings.Index(out, "{"):]), &rj); code != 0 || err != nil {
 			t.Fatalf("rejects --json: %d %v %s", code, err, out)
 		}
-		if rj.Raw == "" || !json.Valid([]byte(rj.Raw)) || !strings.Contains(rj.Reason, "value is missing") || rj.Position != 2 {
+		if len(rj.Raw) == 0 || !json.Valid(rj.Raw) || !strings.Contains(rj.Reason, "value is missing") || rj.Position != 2 {
 			t.Errorf("reject = %+v", rj)
+		}
+		// The raw message is JSON in the line, not a string holding JSON.
+		if !strings.Contains(out, `"raw":{`) {
+			t.Errorf("rejects --json prints the raw message as a string: %s", out)
 		}
 		if code, out = syncdRun(ctx, env, "rejects"); code != 0 || !strings.Contains(out, "value is missing") {
 			t.Errorf("rejects table: %d %s", code, out)

@@ -138,8 +138,12 @@ type rejectJSON struct {
 	ResponseOffset string    `json:"response_offset"`
 	Position       int       `json:"position"`
 	Reason         string    `json:"reason"`
-	Raw            string    `json:"raw,omitempty"`        // when the bytes are UTF-8
-	RawBase64      string    `json:"raw_base64,omitempty"` // otherwise
+	// The message as received: itself when it is JSON (most rejects are
+	// valid JSON but not a valid event), else as text when it is UTF-8,
+	// else in base64.
+	Raw       json.RawMessage `json:"raw,omitempty"`
+	RawText   string          `json:"raw_text,omitempty"`
+	RawBase64 string          `json:"raw_base64,omitempty"`
 	CreatedAt      time.Time `json:"created_at"`
 }
 
@@ -161,9 +165,12 @@ func rejectsCommand(ctx context.Context, env *environment, args []string) error 
 		enc := json.NewEncoder(env.stdout)
 		for _, r := range rows {
 			j := rejectJSON{ID: r.ID, Stream: r.Stream, ResponseOffset: r.ResponseOffset, Position: r.Position, Reason: r.Reason, CreatedAt: r.CreatedAt.UTC()}
-			if utf8.Valid(r.Raw) {
-				j.Raw = string(r.Raw)
-			} else {
+			switch {
+			case json.Valid(r.Raw):
+				j.Raw = r.Raw
+			case utf8.Valid(r.Raw):
+				j.RawText = string(r.Raw)
+			default:
 				j.RawBase64 = base64.StdEncoding.EncodeToString(r.Raw)
 			}
 			if err := enc.Encode(j); err != nil {
