@@ -105,7 +105,10 @@ func configureSink(ctx context.Context, db sink.Sink, file *mapping.File) error 
 	}
 	if err := db.Configure(ctx, m); err != nil {
 		if file != nil {
-			return fmt.Errorf("apply the types of SYNCD_CONFIG file %s: %w", file.Path, err)
+			err = fmt.Errorf("apply the types of SYNCD_CONFIG file %s: %w", file.Path, err)
+		}
+		if errors.Is(err, table.ErrConflict) {
+			return usageError{err} // a configuration error: exit status 2
 		}
 		return err
 	}

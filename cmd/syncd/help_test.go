@@ -2,6 +2,8 @@ package main
 
 import (
 	"context"
+	"os"
+	"path/filepath"
 	"reflect"
 	"strings"
 	"testing"
@@ -37,5 +39,31 @@ func TestCommandHelpListsItsFlags(t *testing.T) {
 	}
 	if _, out := syncdRun(context.Background(), nil, "run", "-h"); !strings.Contains(out, "-streams") || !strings.Contains(out, "-leases") {
 		t.Errorf("run -h does not list every variable's flag:\n%s", out)
+	}
+}
+
+// TestMappingConflictIsAConfigError: a mapped column whose name a column
+// syncd did not create already holds is a configuration error (exit 2)
+// that names the column, not a database failure (exit 1).
+func TestMappingConflictIsAConfigError(t *testing.T) {
+	t.Parallel()
+	b := sqliteBackend(t)
+	cfg := filepath.Join(t.TempDir(), "syncd.yaml")
+	if err := os.WriteFile(cfg, []byte("types:\n  user:\n    columns:\n      status: {path: status, type: text}\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if code, out := syncdRun(t.Context(), b.env(), "migrate"); code != 0 {
+		t.Fatalf("migrate: %d %s", code, out)
+	}
+	db := b.open(t)
+	for _, q := range []string{`CREATE TABLE "user" (key TEXT PRIMARY KEY, status TEXT)`,
+		`INSERT INTO syncd_types (type, table_name) VALUES ('user', 'user')`} {
+		if _, err := db.Exec(q); err != nil {
+			t.Fatal(err)
+		}
+	}
+	code, out := syncdRun(t.Context(), b.env("SYNCD_CONFIG="+cfg), "migrate")
+	if code != exitUsage || !strings.Contains(out, `column "status"`) || !strings.Contains(out, "choose another column name") {
+		t.Errorf("exit %d, output:\n%s\nwant exit %d naming the column", code, out, exitUsage)
 	}
 }

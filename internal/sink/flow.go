@@ -238,8 +238,8 @@ func (f *Flow[S]) claimMapped(ctx context.Context, ex Execer, tm table.TypeMappi
 }
 
 func (f *Flow[S]) takenError(typ, name string) error {
-	return fmt.Errorf("type %q table: %q is already the table of another type, or a table (or index) syncd did not create, in %s",
-		typ, name, f.d.Where())
+	return fmt.Errorf("type %q table: %q is already the table of another type, or a table (or index) syncd did not create, in %s: %w",
+		typ, name, f.d.Where(), table.ErrConflict)
 }
 
 func (f *Flow[S]) nameTaken(ctx context.Context, ex Execer, name string) (taken bool, err error) {

@@ -77,8 +77,8 @@ func PlanColumns(typ, table string, want []WantedColumn, have []ExistingColumn, 
 			p.AddColumns = append(p.AddColumns, w)
 		case c.Definition == w.Definition:
 		case !c.Generated:
-			return ColumnPlan{}, fmt.Errorf("type %q column %q: table %s already has a column %q that syncd did not generate; choose another column name",
-				typ, w.Name, table, w.Name)
+			return ColumnPlan{}, fmt.Errorf("type %q column %q: table %s already has a column %q that syncd did not generate; choose another column name: %w",
+				typ, w.Name, table, w.Name, ErrConflict)
 		default:
 			p.DropColumns = append(p.DropColumns, w.Name)
 			p.AddColumns = append(p.AddColumns, w)

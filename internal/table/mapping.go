@@ -41,6 +41,11 @@ const (
 // ColumnTypes lists every ColumnType, for messages.
 var ColumnTypes = []ColumnType{Text, BigInt, Double, Boolean, Timestamptz, JSONB}
 
+// ErrConflict marks a mapping that the database's tables cannot take (a
+// column or table name already taken by something syncd did not create): a
+// configuration error to fix in the mapping, not a database failure.
+var ErrConflict = errors.New("the mapping conflicts with the database")
+
 // BaseColumns are the columns every entity table has; a mapped column may
 // not take their names.
 var BaseColumns = []string{"key", "value", "stream", "txid", "event_time", "synced_offset", "synced_at"}
