@@ -133,18 +133,18 @@ func resetCommand(ctx context.Context, env *environment, args []string) error {
 
 // rejectJSON is one dead letter in `syncd rejects --json`.
 type rejectJSON struct {
-	ID             int64     `json:"id"`
-	Stream         string    `json:"stream"`
-	ResponseOffset string    `json:"response_offset"`
-	Position       int       `json:"position"`
-	Reason         string    `json:"reason"`
+	ID             int64  `json:"id"`
+	Stream         string `json:"stream"`
+	ResponseOffset string `json:"response_offset"`
+	Position       int    `json:"position"`
+	Reason         string `json:"reason"`
 	// The message as received: itself when it is JSON (most rejects are
 	// valid JSON but not a valid event), else as text when it is UTF-8,
 	// else in base64.
 	Raw       json.RawMessage `json:"raw,omitempty"`
 	RawText   string          `json:"raw_text,omitempty"`
 	RawBase64 string          `json:"raw_base64,omitempty"`
-	CreatedAt      time.Time `json:"created_at"`
+	CreatedAt time.Time       `json:"created_at"`
 }
 
 func rejectsCommand(ctx context.Context, env *environment, args []string) error {
