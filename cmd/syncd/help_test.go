@@ -67,3 +67,38 @@ func TestMappingConflictIsAConfigError(t *testing.T) {
 		t.Errorf("exit %d, output:\n%s\nwant exit %d naming the column", code, out, exitUsage)
 	}
 }
+
+// TestReadOnlyCommandsCreateNothing: status, rejects and reset at a
+// mistyped SQLite path or Postgres schema say there are no syncd tables
+// there, exit non-zero, and create no file, lock or table.
+func TestReadOnlyCommandsCreateNothing(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	missing := filepath.Join(dir, "typo.db")
+	for _, args := range [][]string{{"status"}, {"rejects"}, {"reset", "chat"}} {
+		code, out := syncdRun(t.Context(), []string{"SYNCD_DATABASE_URL=sqlite:" + missing, "SYNCD_HTTP_ADDR="}, args...)
+		if code == 0 || !strings.Contains(out, "no syncd tables at sqlite:"+missing+" (wrong path or database?") {
+			t.Errorf("%v at a missing file: exit %d, output:\n%s", args, code, out)
+		}
+	}
+	if entries, _ := os.ReadDir(dir); len(entries) != 0 {
+		t.Errorf("read-only commands left files behind: %v", entries)
+	}
+	// An existing file without syncd's tables (someone else's database).
+	other := filepath.Join(dir, "app.db")
+	if err := os.WriteFile(other, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if code, out := syncdRun(t.Context(), []string{"SYNCD_DATABASE_URL=sqlite:" + other, "SYNCD_HTTP_ADDR="}, "status"); code == 0 || !strings.Contains(out, "no syncd tables") {
+		t.Errorf("status of a file without syncd's tables: exit %d, output:\n%s", code, out)
+	}
+	b := postgresBackend(t)
+	env := b.env()
+	if code, out := syncdRun(t.Context(), env, "status"); code == 0 || !strings.Contains(out, "no syncd tables") {
+		t.Errorf("status of an empty Postgres schema: exit %d, output:\n%s", code, out)
+	}
+	var n int
+	if err := b.open(t).QueryRow(`SELECT count(*) FROM information_schema.tables WHERE table_schema = $1`, b.schema).Scan(&n); err != nil || n != 0 {
+		t.Errorf("status created %d tables in schema %s (%v)", n, b.schema, err)
+	}
+}

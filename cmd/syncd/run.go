@@ -155,9 +155,11 @@ func startOps(p *plan, reg *prometheus.Registry) (*opsServer, func(), error) {
 	}, nil
 }
 
-// database parses the flags of a command that only touches the database,
-// checks it got wantArgs positional arguments, and opens (and migrates) the
-// database; the caller closes it.
+// database parses the flags of a command that reads or resets what syncd
+// wrote (status, rejects, reset), checks it got wantArgs positional
+// arguments, and opens the database without creating or migrating anything:
+// a database without syncd's tables (a mistyped path or URL) is an error.
+// The caller closes it.
 func (env *environment) database(ctx context.Context, fs *flag.FlagSet, args []string, wantArgs int) (*plan, sink.Sink, []string, error) {
 	p, rest, err := env.plan(fs, args, false)
 	if err != nil {
@@ -166,12 +168,42 @@ func (env *environment) database(ctx context.Context, fs *flag.FlagSet, args []s
 	if len(rest) != wantArgs {
 		return nil, nil, rest, usageError{fmt.Errorf("expected %d argument(s) after the flags, got %d: %q", wantArgs, len(rest), rest)}
 	}
-	db, err := openSink(ctx, env, p)
-	return p, db, rest, err
+	noTables := fmt.Errorf("no syncd tables at %s (wrong path or database? `syncd run` or `syncd migrate` creates them)", redactURL(p.DatabaseURL))
+	if p.dialect == "sqlite" {
+		if _, err := os.Stat(p.dsn); errors.Is(err, os.ErrNotExist) {
+			return nil, nil, rest, noTables
+		}
+	}
+	db, err := open(ctx, env, p)
+	if err != nil {
+		return nil, nil, rest, err
+	}
+	ok, err := db.Initialized(ctx)
+	if err == nil && !ok {
+		err = noTables
+	}
+	if err != nil {
+		db.Close()
+		return nil, nil, rest, err
+	}
+	return p, db, rest, nil
 }
 
 // openSink connects to SYNCD_DATABASE_URL and applies the migrations.
 func openSink(ctx context.Context, env *environment, p *plan) (sink.Sink, error) {
+	db, err := open(ctx, env, p)
+	if err != nil {
+		return nil, err
+	}
+	if err := db.Migrate(ctx); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("migrate %s: %w", redactURL(p.DatabaseURL), err)
+	}
+	return db, nil
+}
+
+// open connects to SYNCD_DATABASE_URL.
+func open(ctx context.Context, env *environment, p *plan) (sink.Sink, error) {
 	var db sink.Sink
 	var err error
 	switch p.dialect {
@@ -187,10 +219,6 @@ func openSink(ctx context.Context, env *environment, p *plan) (sink.Sink, error)
 	}
 	if env.wrapSink != nil {
 		db = env.wrapSink(db)
-	}
-	if err := db.Migrate(ctx); err != nil {
-		db.Close()
-		return nil, fmt.Errorf("migrate %s: %w", redactURL(p.DatabaseURL), err)
 	}
 	return db, nil
 }

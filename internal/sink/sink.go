@@ -114,6 +114,11 @@ type TxIDStore interface {
 
 // Admin is what the status, reset and rejects commands read and change.
 type Admin interface {
+	// Initialized reports whether syncd's tables exist (Migrate ran), so
+	// that the read-only commands can tell a mistyped database from an
+	// empty one without creating anything.
+	Initialized(ctx context.Context) (bool, error)
+
 	// Checkpoints lists every stream's checkpoint, ordered by stream.
 	Checkpoints(ctx context.Context) ([]Checkpoint, error)
 

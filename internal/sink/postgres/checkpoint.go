@@ -35,6 +35,15 @@ func (s *Sink) Checkpoint(ctx context.Context, stream, url, startOffset string) 
 	return cp, nil
 }
 
+// Initialized reports whether syncd_checkpoints exists in the schema.
+func (s *Sink) Initialized(ctx context.Context) (bool, error) {
+	var ok bool
+	if err := s.pool.QueryRow(ctx, `SELECT to_regclass($1) IS NOT NULL`, s.internal("syncd_checkpoints")).Scan(&ok); err != nil {
+		return false, fmt.Errorf("look for syncd's tables in schema %s: %w", s.schema, err)
+	}
+	return ok, nil
+}
+
 // Checkpoints lists every stream's checkpoint, ordered by stream.
 func (s *Sink) Checkpoints(ctx context.Context) ([]sink.Checkpoint, error) {
 	rows, err := s.pool.Query(ctx, s.q.listCP)

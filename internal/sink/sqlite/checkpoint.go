@@ -53,6 +53,16 @@ func (s *Sink) SetHalted(ctx context.Context, stream, reason string) error {
 	return nil
 }
 
+// Initialized reports whether syncd_checkpoints exists in the file.
+func (s *Sink) Initialized(ctx context.Context) (bool, error) {
+	var ok bool
+	err := s.db.QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'syncd_checkpoints')`).Scan(&ok)
+	if err != nil {
+		return false, fmt.Errorf("look for syncd's tables in %s: %w", s.path, err)
+	}
+	return ok, nil
+}
+
 // Checkpoints lists every stream's checkpoint, ordered by stream.
 func (s *Sink) Checkpoints(ctx context.Context) ([]sink.Checkpoint, error) {
 	rows, err := s.db.QueryContext(ctx, `SELECT `+checkpointColumns+` FROM syncd_checkpoints ORDER BY stream`)
