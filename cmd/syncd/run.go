@@ -102,7 +102,7 @@ func newSyncer(p *plan, db sink.Writer, hub *ops.TxIDHub, once bool, m *metrics.
 		Logger:             p.log,
 		Metrics:            m,
 		Validate:           schemaValidate(p.file(), p.log),
-		OnCommit:           func(r syncer.Result) { hub.Committed(r.TxIDs) },
+		OnCommit:           func(r syncer.Result) { hub.Committed(r.TxIDs); hub.Committed(r.RejectedTxIDs) },
 		OnPanic:            onPanic,
 	})
 }

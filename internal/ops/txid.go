@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"slices"
 	"sync"
 	"time"
 
@@ -27,9 +28,11 @@ const (
 // variable for tests).
 var txidPollInterval = time.Second
 
-// TxIDStore finds committed txids (both sinks).
+// TxIDStore finds committed and rejected txids, and the streams there are.
 type TxIDStore interface {
 	LookupTxID(ctx context.Context, txid string) ([]sink.TxIDRow, error)
+	RejectedTxID(ctx context.Context, txid string) ([]sink.RejectRow, error)
+	Checkpoints(ctx context.Context) ([]sink.Checkpoint, error)
 }
 
 // TxIDHub wakes the requests waiting for a txid when this process commits it.
@@ -86,6 +89,7 @@ func (h *TxIDHub) waiting(txid string) int {
 
 // txidCommit is the body of a 200 from /v1/txid/{txid}.
 type txidCommit struct {
+	Status      string    `json:"status"` // "committed"
 	TxID        string    `json:"txid"`
 	Stream      string    `json:"stream"`
 	Offset      string    `json:"offset"`
@@ -115,6 +119,18 @@ func serveTxID(w http.ResponseWriter, r *http.Request, store TxIDStore, hub *TxI
 		}
 		timeout = d
 	}
+	if stream != "" {
+		known, err := streamKnown(r.Context(), store, stream)
+		if err != nil {
+			writeJSON(w, http.StatusServiceUnavailable, map[string]string{"error": err.Error()})
+			return
+		}
+		if !known {
+			writeJSON(w, http.StatusNotFound, map[string]string{"txid": txid, "stream": stream, "status": "unknown stream",
+				"error": fmt.Sprintf("stream %q has no checkpoint in this database: check the name (`syncd status` lists them)", stream)})
+			return
+		}
+	}
 	ctx, cancel := context.WithTimeout(r.Context(), timeout)
 	defer cancel()
 	poll := time.NewTicker(txidPollInterval)
@@ -123,6 +139,10 @@ func serveTxID(w http.ResponseWriter, r *http.Request, store TxIDStore, hub *TxI
 		// Register before looking, so a commit between the two is not missed.
 		woken, stop := hub.wait(txid)
 		found, err := lookupTxID(r.Context(), store, txid, stream)
+		var rejected *txidReject
+		if err == nil && found == nil {
+			rejected, err = lookupRejected(r.Context(), store, txid, stream)
+		}
 		switch {
 		case err != nil:
 			stop()
@@ -132,6 +152,10 @@ func serveTxID(w http.ResponseWriter, r *http.Request, store TxIDStore, hub *TxI
 		case found != nil:
 			stop()
 			writeJSON(w, http.StatusOK, found)
+			return
+		case rejected != nil:
+			stop()
+			writeJSON(w, http.StatusUnprocessableEntity, rejected)
 			return
 		}
 		select {
@@ -156,8 +180,45 @@ func lookupTxID(ctx context.Context, store TxIDStore, txid, stream string) (*txi
 	}
 	for _, row := range rows {
 		if stream == "" || row.Stream == stream {
-			return &txidCommit{TxID: row.TxID, Stream: row.Stream, Offset: row.NextOffset, CommittedAt: row.CommittedAt}, nil
+			return &txidCommit{Status: "committed", TxID: row.TxID, Stream: row.Stream, Offset: row.NextOffset, CommittedAt: row.CommittedAt}, nil
 		}
 	}
 	return nil, nil
+}
+
+// txidReject is the body of a 422 from /v1/txid/{txid}: the event carrying
+// the txid was dead-lettered, so no commit will ever apply it.
+type txidReject struct {
+	Status     string    `json:"status"` // "rejected"
+	TxID       string    `json:"txid"`
+	Stream     string    `json:"stream"`
+	Offset     string    `json:"offset"` // the offset of the response that held it
+	Position   int       `json:"position"`
+	Reason     string    `json:"reason"`
+	RejectedAt time.Time `json:"rejected_at"`
+}
+
+// lookupRejected returns the latest reject that carried txid (of stream,
+// when set), or nil.
+func lookupRejected(ctx context.Context, store TxIDStore, txid, stream string) (*txidReject, error) {
+	rows, err := store.RejectedTxID(ctx, txid)
+	if err != nil {
+		return nil, err
+	}
+	for _, r := range rows {
+		if stream == "" || r.Stream == stream {
+			return &txidReject{Status: "rejected", TxID: txid, Stream: r.Stream, Offset: r.ResponseOffset,
+				Position: r.Position, Reason: r.Reason, RejectedAt: r.CreatedAt}, nil
+		}
+	}
+	return nil, nil
+}
+
+// streamKnown reports whether the database holds a checkpoint of stream.
+func streamKnown(ctx context.Context, store TxIDStore, stream string) (bool, error) {
+	cps, err := store.Checkpoints(ctx)
+	if err != nil {
+		return false, err
+	}
+	return slices.ContainsFunc(cps, func(c sink.Checkpoint) bool { return c.Stream == stream }), nil
 }

@@ -107,6 +107,10 @@ type TxIDStore interface {
 	// (or no longer) recorded.
 	LookupTxID(ctx context.Context, txid string) ([]TxIDRow, error)
 
+	// RejectedTxID returns the dead letters whose message carried txid,
+	// most recent first; none when no rejected event had it.
+	RejectedTxID(ctx context.Context, txid string) ([]RejectRow, error)
+
 	// PruneTxIDs deletes the rows of syncd_txids committed before cutoff and
 	// returns how many it deleted.
 	PruneTxIDs(ctx context.Context, cutoff time.Time) (int64, error)

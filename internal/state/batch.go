@@ -28,6 +28,7 @@ type Reject struct {
 	ResponseOffset string
 	Position       int // 0-based index of the message within its response
 	Reason         string
+	TxID           string // headers.txid when the message has one (see TxIDOf)
 }
 
 // Approximate bytes a batch holds per entry beyond its strings and values,

@@ -239,3 +239,19 @@ func snippet(raw []byte) string {
 	}
 	return strings.ToValidUTF8(string(raw[:maxSnippet]), "\uFFFD") + "…"
 }
+
+// TxIDOf returns headers.txid of a message that may be invalid otherwise
+// (a reject), or "" when there is none to find: an app waiting on that txid
+// learns the event was rejected instead of waiting for a commit.
+func TxIDOf(raw []byte) string {
+	var m struct {
+		Headers struct {
+			TxID any `json:"txid"`
+		} `json:"headers"`
+	}
+	if json.Unmarshal(raw, &m) != nil {
+		return ""
+	}
+	id, _ := m.Headers.TxID.(string)
+	return id
+}

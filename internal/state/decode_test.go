@@ -304,3 +304,17 @@ func TestDecodeValueDoesNotAliasBeyondItself(t *testing.T) {
 		t.Fatalf("appending to Value overwrote the input: %s", in)
 	}
 }
+
+func TestTxIDOf(t *testing.T) {
+	for raw, want := range map[string]string{
+		`{"headers":{"txid":"tx-1"},"type":"x"}`: "tx-1",
+		`{"headers":{"txid":7}}`:                 "",
+		`{"headers":"nope"}`:                     "",
+		`not json`:                               "",
+		`[1,2]`:                                  "",
+	} {
+		if got := TxIDOf([]byte(raw)); got != want {
+			t.Errorf("TxIDOf(%s) = %q, want %q", raw, got, want)
+		}
+	}
+}

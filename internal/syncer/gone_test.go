@@ -124,11 +124,18 @@ func TestLiveCommitsEachResponse(t *testing.T) {
 	if c.Events != 1 || len(c.TxIDs) != 1 || c.TxIDs[0] != "live-1" || c.Ops["insert"] != 1 {
 		t.Errorf("live commit %+v: want one insert with txid live-1", c)
 	}
+	// A rejected event's txid travels in the result, so its waiters learn
+	// at once that no commit will apply it.
+	f.srv.append([]byte(`{"type":"user","value":{"n":1},"headers":{"operation":"insert","txid":"bad-1"}}`))
+	waitFor(t, func() bool { return len(f.committed()) == 3 })
+	if c := f.committed()[2]; c.Rejects != 1 || len(c.RejectedTxIDs) != 1 || c.RejectedTxIDs[0] != "bad-1" {
+		t.Errorf("commit of a reject %+v: want its txid bad-1 among RejectedTxIDs", c)
+	}
 	if n := f.faults.conflicts(); n != 0 {
 		t.Errorf("%d checkpoint conflicts with no other writer", n)
 	}
-	if n := counter(t, reg, "syncd_commits_total"); n != 2 {
-		t.Errorf("syncd_commits_total = %v, want 2", n)
+	if n := counter(t, reg, "syncd_commits_total"); n != 3 {
+		t.Errorf("syncd_commits_total = %v, want 3", n)
 	}
 	if v := gauge(t, reg, "syncd_up_to_date"); v != 1 {
 		t.Errorf("syncd_up_to_date = %v, want 1", v)

@@ -246,7 +246,11 @@ func (l *streamLoop) add(t *txn, resp *consumer.Response, m consumer.Message) er
 		return &HaltError{Stream: l.stream.Name, URL: l.stream.URL, Offset: resp.Offset, Position: m.Position, Reason: reason}
 	}
 	l.log.Warn("invalid message sent to syncd_rejects", "offset", resp.Offset, "position", m.Position, "reason", reason)
-	t.batch.AddReject(state.Reject{Raw: m.Raw, ResponseOffset: resp.Offset, Position: m.Position, Reason: reason})
+	rej := state.Reject{Raw: m.Raw, ResponseOffset: resp.Offset, Position: m.Position, Reason: reason}
+	if !m.Truncated {
+		rej.TxID = state.TxIDOf(m.Raw)
+	}
+	t.batch.AddReject(rej)
 	return nil
 }
 

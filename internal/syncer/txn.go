@@ -18,6 +18,9 @@ type Counts struct {
 	Ops     map[string]int // change events per operation (insert, update, upsert, delete)
 	Upserts int            // rows upserted (after coalescing, per write into the transaction)
 	Deletes int            // rows deleted (likewise)
+	// RejectedTxIDs are the txids of the rejects, which waiters on those
+	// txids learn about at the commit that records the rejects.
+	RejectedTxIDs []string
 }
 
 // Result is what one commit did: the checkpoint it wrote, what it counted and
@@ -163,6 +166,11 @@ func (t *txn) writeError(err error, offset string) error {
 func (t *txn) counted(b *state.Batch) {
 	t.count.Events += int64(b.Events())
 	t.count.Rejects += int64(len(b.Rejects()))
+	for _, r := range b.Rejects() {
+		if r.TxID != "" {
+			t.count.RejectedTxIDs = append(t.count.RejectedTxIDs, r.TxID)
+		}
+	}
 	for op, n := range b.Counts() {
 		t.count.Ops[op.String()] += n
 	}

@@ -46,9 +46,9 @@ func newQueries(schema string) queries {
 		deleteCP: fmt.Sprintf(`DELETE FROM %s WHERE stream = $1`, cp),
 		haltCP:   fmt.Sprintf(`UPDATE %s SET halted = $2 WHERE stream = $1`, cp),
 
-		insertRejects: fmt.Sprintf(`INSERT INTO %s (stream, response_offset, position, raw, reason)
-			SELECT $1, r.response_offset, r.position, r.raw, r.reason
-			FROM unnest($2::text[], $3::int4[], $4::bytea[], $5::text[]) AS r(response_offset, position, raw, reason)`, rejects),
+		insertRejects: fmt.Sprintf(`INSERT INTO %s (stream, response_offset, position, raw, reason, txid)
+			SELECT $1, r.response_offset, r.position, r.raw, r.reason, NULLIF(r.txid, '')
+			FROM unnest($2::text[], $3::int4[], $4::bytea[], $5::text[], $6::text[]) AS r(response_offset, position, raw, reason, txid)`, rejects),
 		deleteRejects: fmt.Sprintf(`DELETE FROM %s WHERE stream = $1`, rejects),
 		listRejects: fmt.Sprintf(`SELECT id, stream, response_offset, position, raw, reason, created_at
 			FROM %s WHERE stream = $1 ORDER BY id LIMIT $2`, rejects),

@@ -179,16 +179,17 @@ func (t *tx) writeRejects(ctx context.Context, rejects []state.Reject) error {
 	if len(rejects) == 0 {
 		return nil
 	}
-	offsets, reasons := make([]string, len(rejects)), make([]string, len(rejects))
-	positions, raws := make([]int32, len(rejects)), make([][]byte, len(rejects))
+	n := len(rejects)
+	offsets, reasons, txids := make([]string, n), make([]string, n), make([]string, n)
+	positions, raws := make([]int32, n), make([][]byte, n)
 	for i, r := range rejects {
 		offsets[i], positions[i], raws[i] = cleanText(r.ResponseOffset), int32(r.Position), r.Raw
-		reasons[i] = cleanText(r.Reason)
+		reasons[i], txids[i] = cleanText(r.Reason), cleanText(r.TxID)
 		if raws[i] == nil {
 			raws[i] = []byte{}
 		}
 	}
-	if _, err := t.tx.Exec(ctx, t.s.q.insertRejects, t.stream, offsets, positions, raws, reasons); err != nil {
+	if _, err := t.tx.Exec(ctx, t.s.q.insertRejects, t.stream, offsets, positions, raws, reasons, txids); err != nil {
 		return fmt.Errorf("insert rejects: %w", err)
 	}
 	return nil

@@ -25,6 +25,20 @@ func (s *Sink) LookupTxID(ctx context.Context, txid string) ([]sink.TxIDRow, err
 	return out, nil
 }
 
+// RejectedTxID returns the rejects whose message carried txid, most recent first.
+func (s *Sink) RejectedTxID(ctx context.Context, txid string) ([]sink.RejectRow, error) {
+	rows, err := s.pool.Query(ctx, `SELECT id, stream, response_offset, position, raw, reason, created_at FROM `+
+		s.internal("syncd_rejects")+` WHERE txid = $1 ORDER BY id DESC`, txid)
+	if err != nil {
+		return nil, fmt.Errorf("look up rejected txid %q: %w", txid, err)
+	}
+	out, err := pgx.CollectRows(rows, pgx.RowToStructByPos[sink.RejectRow])
+	if err != nil {
+		return nil, fmt.Errorf("look up rejected txid %q: %w", txid, err)
+	}
+	return out, nil
+}
+
 // PruneTxIDs deletes the txids committed before cutoff.
 func (s *Sink) PruneTxIDs(ctx context.Context, cutoff time.Time) (int64, error) {
 	tag, err := s.pool.Exec(ctx, `DELETE FROM `+s.internal("syncd_txids")+` WHERE committed_at < $1`, cutoff)

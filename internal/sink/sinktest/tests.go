@@ -354,6 +354,19 @@ func testRejects(t *testing.T, s Sink) {
 		t.Fatalf("rejects counter = %d", cp.Rejects)
 	}
 	wantRows(t, s, "m", map[string]string{"a": `1`})
+
+	// A reject that carried a txid is found by it, the latest first.
+	b = batch()
+	b.AddReject(state.Reject{Raw: []byte(`{"headers":{"txid":"tx-r"}}`), ResponseOffset: "1", Position: 0, Reason: "first", TxID: "tx-r"})
+	b.AddReject(state.Reject{Raw: []byte(`{"headers":{"txid":"tx-r"}}`), ResponseOffset: "1", Position: 1, Reason: "second", TxID: "tx-r"})
+	commit(t, s, "s", "1", "2", b)
+	rej, err := s.RejectedTxID(ctx(t), "tx-r")
+	if err != nil || len(rej) != 2 || rej[0].Reason != "second" || rej[0].Stream != "s" || rej[0].ResponseOffset != "1" {
+		t.Errorf("RejectedTxID(tx-r) = %+v, %v; want both rejects, the latest first", rej, err)
+	}
+	if rej, err := s.RejectedTxID(ctx(t), "tx-none"); err != nil || len(rej) != 0 {
+		t.Errorf("RejectedTxID(tx-none) = %+v, %v; want none", rej, err)
+	}
 }
 
 func testCounters(t *testing.T, s Sink) {

@@ -58,18 +58,32 @@ func (s *Sink) TxIDs(ctx context.Context, stream string) ([]sink.TxIDRow, error)
 func (s *Sink) Rejects(ctx context.Context, stream string, limit int) ([]sink.RejectRow, error) {
 	q := `SELECT id, stream, response_offset, position, raw, reason, created_at
 		FROM syncd_rejects WHERE stream = ? ORDER BY id LIMIT ?`
-	out, err := collect(ctx, s.db, q, []any{stream, limit}, func(r *sql.Rows) (x sink.RejectRow, err error) {
-		var created string
-		if err = r.Scan(&x.ID, &x.Stream, &x.ResponseOffset, &x.Position, &x.Raw, &x.Reason, &created); err != nil {
-			return x, err
-		}
-		x.CreatedAt, err = parseTime(created)
-		return x, err
-	})
+	out, err := collect(ctx, s.db, q, []any{stream, limit}, scanReject)
 	if err != nil {
 		return nil, fmt.Errorf("list rejects of %s: %w", stream, err)
 	}
 	return out, nil
+}
+
+// RejectedTxID returns the rejects whose message carried txid, most recent first.
+func (s *Sink) RejectedTxID(ctx context.Context, txid string) ([]sink.RejectRow, error) {
+	q := `SELECT id, stream, response_offset, position, raw, reason, created_at
+		FROM syncd_rejects WHERE txid = ? ORDER BY id DESC`
+	out, err := collect(ctx, s.db, q, []any{txid}, scanReject)
+	if err != nil {
+		return nil, fmt.Errorf("look up rejected txid %q: %w", txid, err)
+	}
+	return out, nil
+}
+
+// scanReject reads a row of syncd_rejects.
+func scanReject(r *sql.Rows) (x sink.RejectRow, err error) {
+	var created string
+	if err = r.Scan(&x.ID, &x.Stream, &x.ResponseOffset, &x.Position, &x.Raw, &x.Reason, &created); err != nil {
+		return x, err
+	}
+	x.CreatedAt, err = parseTime(created)
+	return x, err
 }
 
 // collect runs a query and scans every row with scan.

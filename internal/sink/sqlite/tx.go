@@ -28,7 +28,8 @@ const stageDDL = `
 		response_offset TEXT    NOT NULL,
 		position        INTEGER NOT NULL,
 		raw             BLOB    NOT NULL,
-		reason          TEXT    NOT NULL
+		reason          TEXT    NOT NULL,
+		txid            TEXT
 	);
 	CREATE TEMP TABLE IF NOT EXISTS syncd_stage_txids (txid TEXT PRIMARY KEY) WITHOUT ROWID;
 	DELETE FROM temp.syncd_stage;
@@ -171,8 +172,8 @@ func (t *tx) stageRejects(ctx context.Context, rejects []state.Reject) error {
 		if raw == nil {
 			raw = []byte{}
 		}
-		if _, err := t.conn.ExecContext(ctx, `INSERT INTO temp.syncd_stage_rejects (response_offset, position, raw, reason)
-			VALUES (?, ?, ?, ?)`, r.ResponseOffset, r.Position, raw, r.Reason); err != nil {
+		if _, err := t.conn.ExecContext(ctx, `INSERT INTO temp.syncd_stage_rejects (response_offset, position, raw, reason, txid)
+			VALUES (?, ?, ?, ?, ?)`, r.ResponseOffset, r.Position, raw, r.Reason, nullIfEmpty(r.TxID)); err != nil {
 			return fmt.Errorf("stage reject: %w", err)
 		}
 	}
@@ -249,8 +250,8 @@ func (t *tx) apply(ctx context.Context, c sink.Commit, created map[string]*entit
 	if err := t.applyRows(ctx, ts, created, rec); err != nil {
 		return err
 	}
-	if _, err := t.conn.ExecContext(ctx, `INSERT INTO syncd_rejects (stream, response_offset, position, raw, reason, created_at)
-		SELECT ?, response_offset, position, raw, reason, ? FROM temp.syncd_stage_rejects ORDER BY rowid`, t.stream, ts); err != nil {
+	if _, err := t.conn.ExecContext(ctx, `INSERT INTO syncd_rejects (stream, response_offset, position, raw, reason, created_at, txid)
+		SELECT ?, response_offset, position, raw, reason, ?, txid FROM temp.syncd_stage_rejects ORDER BY rowid`, t.stream, ts); err != nil {
 		return fmt.Errorf("insert rejects: %w", err)
 	}
 	if _, err := t.conn.ExecContext(ctx, `INSERT INTO syncd_txids (stream, txid, next_offset, committed_at)
