@@ -12,6 +12,8 @@ import (
 	"sync"
 	"syscall"
 	"testing"
+
+	"go.uber.org/goleak"
 	"time"
 
 	"github.com/syncd-io/syncd/internal/dstest"
@@ -24,11 +26,23 @@ var (
 	binDir  string
 )
 
-// TestMain removes the syncd binary the crash tests build.
+// TestMain removes the syncd binary the crash tests build, and fails the
+// run if a goroutine of an in-process syncd outlived its test. Idle
+// keep-alive connections of the shared HTTP transports are not leaks.
 func TestMain(m *testing.M) {
 	code := m.Run()
 	if binDir != "" {
 		os.RemoveAll(binDir)
+	}
+	if code == 0 {
+		if err := goleak.Find(
+			goleak.IgnoreTopFunction("net/http.(*persistConn).readLoop"),
+			goleak.IgnoreTopFunction("net/http.(*persistConn).writeLoop"),
+			goleak.IgnoreTopFunction("internal/poll.runtime_pollWait"),
+		); err != nil {
+			fmt.Fprintln(os.Stderr, "goleak:", err)
+			code = 1
+		}
 	}
 	os.Exit(code)
 }
