@@ -125,6 +125,9 @@ type streamReadiness struct {
 	Closed   bool   `json:"closed"`
 	Halted   string `json:"halted,omitempty"`
 	Offset   string `json:"offset"`
+	// Problem says why the stream is stuck when an operator can fix it
+	// (the server refuses the token).
+	Problem string `json:"problem,omitempty"`
 }
 
 func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
@@ -144,7 +147,7 @@ func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
 	for _, st := range streams.Status() {
 		ok := st.Ready && st.Halted == ""
 		body.Ready = body.Ready && ok
-		body.Streams = append(body.Streams, streamReadiness{st.Name, ok, st.UpToDate, st.Closed, red.String(st.Halted), st.Offset})
+		body.Streams = append(body.Streams, streamReadiness{st.Name, ok, st.UpToDate, st.Closed, red.String(st.Halted), st.Offset, red.String(st.Problem)})
 	}
 	code := http.StatusOK
 	if !body.Ready {

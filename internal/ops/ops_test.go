@@ -58,6 +58,10 @@ func TestReadyzBeforeAndAfterTheDatabase(t *testing.T) {
 	if code, body := get("/readyz"); code != 200 || !strings.Contains(body, `"database":"ok"`) {
 		t.Errorf("/readyz attached = %d %s", code, body)
 	}
+	srv.Attach(streams{{Name: "s", Problem: "the stream server refuses the credentials (401): check SYNCD_AUTH_TOKEN"}}, pinger{})
+	if code, body := get("/readyz"); code != 503 || !strings.Contains(body, `"problem":"the stream server refuses the credentials (401): check SYNCD_AUTH_TOKEN"`) {
+		t.Errorf("/readyz of a stream whose token is refused = %d %s, want 503 with the problem", code, body)
+	}
 	srv.Attach(streams{{Name: "s", Ready: true, Halted: "reject at http://h/s?token=pw-halted"}}, pinger{errors.New("password=pw-ping")})
 	code, body = get("/readyz")
 	if code != 503 || strings.Contains(body, "pw-") || !strings.Contains(body, "unreachable") {
