@@ -1,7 +1,6 @@
 package syncer
 
 import (
-	"context"
 	"errors"
 	"strings"
 	"testing"
@@ -65,14 +64,7 @@ func TestMissingStreamIsWaitedFor(t *testing.T) {
 	f := newFixture(t, 50)
 	f.srv.set(func(s *streamServer) { s.missing = true })
 	f.opts.Once = false
-	ctx, cancel := context.WithCancel(t.Context())
-	defer cancel()
-	done := make(chan error, 1)
-	s, err := New(f.opts)
-	if err != nil {
-		t.Fatal(err)
-	}
-	go func() { done <- s.Run(ctx) }()
+	s, stop := f.start(t)
 	waitFor(t, func() bool { return requests(f) >= 3 })
 	if n := f.faults.called("begin"); n != 0 {
 		t.Fatalf("%d transactions begun while the stream did not exist", n)
@@ -85,9 +77,8 @@ func TestMissingStreamIsWaitedFor(t *testing.T) {
 	if h := s.Status()[0].Halted; !strings.Contains(h, "no longer exists (404)") {
 		t.Errorf("halt reason %q, want the disappeared stream explained", h)
 	}
-	cancel()
-	if err := <-done; err != nil {
-		t.Fatalf("run after cancel: %v", err)
+	if err := stop(); err != nil {
+		t.Fatal(err)
 	}
 	if cp := checkpoint(t, f.db, "rec"); cp.Halted == "" {
 		t.Error("the stop is not recorded in the checkpoint")
@@ -109,14 +100,8 @@ func TestLiveCommitsEachResponse(t *testing.T) {
 	f.opts.Once = false
 	reg := prometheus.NewRegistry()
 	f.opts.Metrics = metrics.New(reg)
-	s, err := New(f.opts)
-	if err != nil {
-		t.Fatal(err)
-	}
+	s, stop := f.start(t)
 	reg.MustRegister(NewCollector(s))
-	ctx, cancel := context.WithCancel(t.Context())
-	done := make(chan error, 1)
-	go func() { done <- s.Run(ctx) }()
 	waitFor(t, func() bool { return len(f.committed()) == 1 })
 	f.srv.append([]byte(`{"type":"user","key":"live","value":{"n":1},"headers":{"operation":"insert","txid":"live-1"}}`))
 	waitFor(t, func() bool { return len(f.committed()) == 2 })
@@ -137,17 +122,16 @@ func TestLiveCommitsEachResponse(t *testing.T) {
 	if n := counter(t, reg, "syncd_commits_total"); n != 3 {
 		t.Errorf("syncd_commits_total = %v, want 3", n)
 	}
-	if v := gauge(t, reg, "syncd_up_to_date"); v != 1 {
+	if v := counter(t, reg, "syncd_up_to_date"); v != 1 {
 		t.Errorf("syncd_up_to_date = %v, want 1", v)
 	}
-	cancel()
-	if err := <-done; err != nil {
-		t.Fatalf("run after cancel: %v", err)
+	if err := stop(); err != nil {
+		t.Fatal(err)
 	}
 	assertSynced(t, f.db, "rec", f.model(t))
 }
 
-// counter sums the samples of a counter family.
+// counter sums the samples of a counter or gauge family.
 func counter(t *testing.T, reg *prometheus.Registry, name string) float64 {
 	t.Helper()
 	mfs, err := reg.Gather()
@@ -158,25 +142,7 @@ func counter(t *testing.T, reg *prometheus.Registry, name string) float64 {
 	for _, mf := range mfs {
 		if mf.GetName() == name {
 			for _, m := range mf.GetMetric() {
-				sum += m.GetCounter().GetValue()
-			}
-		}
-	}
-	return sum
-}
-
-// gauge sums the samples of a gauge family.
-func gauge(t *testing.T, reg *prometheus.Registry, name string) float64 {
-	t.Helper()
-	mfs, err := reg.Gather()
-	if err != nil {
-		t.Fatal(err)
-	}
-	var sum float64
-	for _, mf := range mfs {
-		if mf.GetName() == name {
-			for _, m := range mf.GetMetric() {
-				sum += m.GetGauge().GetValue()
+				sum += m.GetCounter().GetValue() + m.GetGauge().GetValue()
 			}
 		}
 	}

@@ -99,18 +99,11 @@ func TestMissingStreamAnnouncedOnce(t *testing.T) {
 	f.opts.Logger = logs.logger()
 	f.opts.Once = false
 	f.srv.set(func(s *streamServer) { s.missing = true })
-	s, err := New(f.opts)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(t.Context())
-	done := make(chan error, 1)
-	go func() { done <- s.Run(ctx) }()
+	s, stop := f.start(t)
 	waitFor(t, func() bool { return requests(f) >= 5 })
 	f.srv.set(func(s *streamServer) { s.missing = false })
 	waitFor(t, func() bool { return len(s.Status()) == 1 && s.Status()[0].Ready })
-	cancel()
-	if err := <-done; err != nil {
+	if err := stop(); err != nil {
 		t.Fatal(err)
 	}
 	if n := logs.count("following stream"); n != 1 {
@@ -129,21 +122,14 @@ func TestResetWhileRunning(t *testing.T) {
 	var logs logRecorder
 	f.opts.Logger = logs.logger()
 	f.opts.Once = false
-	s, err := New(f.opts)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(t.Context())
-	done := make(chan error, 1)
-	go func() { done <- s.Run(ctx) }()
+	_, stop := f.start(t)
 	waitFor(t, func() bool { return len(f.committed()) == 1 })
 	if err := f.db.ResetStream(t.Context(), "rec"); err != nil {
 		t.Fatal(err)
 	}
 	f.srv.append([]byte(`{"type":"user","key":"after","value":1,"headers":{"operation":"insert"}}`))
 	waitFor(t, func() bool { return logs.count("was reset") == 1 && len(f.committed()) == 2 })
-	cancel()
-	if err := <-done; err != nil {
+	if err := stop(); err != nil {
 		t.Fatal(err)
 	}
 	if n := logs.count("checkpoint moved by another writer"); n != 0 {
@@ -162,13 +148,7 @@ func TestRefusedTokenIsReported(t *testing.T) {
 	f.opts.Consumer.Logger = f.opts.Logger
 	f.opts.Once = false
 	f.srv.set(func(s *streamServer) { s.refuse = true })
-	s, err := New(f.opts)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(t.Context())
-	done := make(chan error, 1)
-	go func() { done <- s.Run(ctx) }()
+	s, stop := f.start(t)
 	waitFor(t, func() bool { return requests(f) >= 5 && len(s.Status()) == 1 && s.Status()[0].Problem != "" })
 	if p := s.Status()[0].Problem; !strings.Contains(p, "SYNCD_AUTH_TOKEN") {
 		t.Errorf("status problem %q does not name the variable that sets the token", p)
@@ -178,8 +158,7 @@ func TestRefusedTokenIsReported(t *testing.T) {
 	}
 	f.srv.set(func(s *streamServer) { s.refuse = false })
 	waitFor(t, func() bool { st := s.Status()[0]; return st.Ready && st.Problem == "" })
-	cancel()
-	if err := <-done; err != nil {
+	if err := stop(); err != nil {
 		t.Fatal(err)
 	}
 }

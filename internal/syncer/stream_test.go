@@ -61,6 +61,20 @@ func (f *fixture) run(t *testing.T, ctx context.Context) error {
 	return s.Run(ctx)
 }
 
+// start runs the syncer in the background until stop, which returns Run's
+// error.
+func (f *fixture) start(t *testing.T) (s *Syncer, stop func() error) {
+	t.Helper()
+	s, err := New(f.opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan error, 1)
+	go func() { done <- s.Run(ctx) }()
+	return s, func() error { cancel(); return <-done }
+}
+
 func (f *fixture) committed() []Result {
 	f.mu.Lock()
 	defer f.mu.Unlock()
