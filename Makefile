@@ -6,8 +6,10 @@ LDFLAGS   := -s -w -X main.version=$(VERSION)
 DSSERVER  := tools/dsserver
 STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
 IMAGE     ?= syncd:$(VERSION)
+SERVER_PORT ?= 4437
+SERVER_DATA ?= .dsserver-data
 
-.PHONY: help build deps test test-short test-rules lint bench bench-micro fuzz demo compose-up image clean
+.PHONY: help build deps test test-short test-rules lint bench bench-micro fuzz demo server compose-up image clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -47,6 +49,9 @@ fuzz: ## fuzz the State Protocol decoder and the SSE parser for 30 s each
 demo: deps build ## start the reference server, append a chat stream, sync it into SQLite and show the rows
 	$(GO) run ./cmd/syncd-demo -syncd $(BIN)
 
+server: deps ## run the reference server on 127.0.0.1:4437 (SERVER_PORT), streams kept in .dsserver-data/ (SERVER_DATA); Ctrl-C to stop
+	node $(DSSERVER)/server.mjs --port $(SERVER_PORT) --data-dir $(SERVER_DATA) --stay
+
 image: ## build the container image $(IMAGE) (needs Docker with BuildKit)
 	docker build --build-arg VERSION=$(VERSION) -t $(IMAGE) .
 
@@ -55,5 +60,10 @@ compose-up: ## start the local stack: reference server, Postgres, syncd, demo pr
 	@echo "rows: docker compose exec postgres psql -U postgres -c 'select key, value, txid from syncd.message order by synced_at desc limit 10'"
 	@echo "stop: docker compose down -v"
 
-clean: ## remove build outputs
-	rm -rf bin syncd.db syncd.db-wal syncd.db-shm
+# The SQLite files syncd leaves beside its database (PATH-wal, PATH-shm, the
+# run lock PATH.lock, the migration lock PATH.migrate.lock) for the default
+# database (syncd.db), the README's example (chat.db) and the demo (demo.db).
+SQLITE_FILES := $(foreach db,syncd.db chat.db demo.db,$(db) $(db)-wal $(db)-shm $(db).lock $(db).migrate.lock)
+
+clean: ## remove build outputs, the SQLite databases of syncd and the demo with their lock files, and the server's data
+	rm -rf bin $(SQLITE_FILES) $(SERVER_DATA)

@@ -2,7 +2,8 @@
 // benchmarks. Configuration comes from flags; the listening URL is printed as one
 // JSON line on stdout ({"url": "http://127.0.0.1:PORT"}) once the server accepts
 // connections. The server stops on SIGTERM/SIGINT or when stdin closes, so a test
-// harness that dies never leaves it running.
+// harness that dies never leaves it running; --stay ignores stdin, for a server a
+// person runs (`make server`) and stops with Ctrl-C. Why it stops goes to stderr.
 import { DurableStreamTestServer, createRegistryHooks } from "@durable-streams/server"
 import { parseArgs } from "node:util"
 
@@ -14,6 +15,9 @@ const { values } = parseArgs({
     "long-poll-timeout-ms": { type: "string", default: "30000" },
     registry: { type: "boolean", default: false },
     "no-compression": { type: "boolean", default: false },
+    // Keep running when stdin closes (run in the background, under nohup, or
+    // by a process manager); stop with SIGINT/SIGTERM only.
+    stay: { type: "boolean", default: false },
   },
 })
 
@@ -38,17 +42,24 @@ server.options.onStreamDeleted = hooks?.onStreamDeleted
 process.stdout.write(JSON.stringify({ url }) + "\n")
 
 let stopping = false
-async function stop() {
+async function stop(why) {
   if (stopping) return
   stopping = true
+  process.stderr.write(`dsserver: stopping: ${why}\n`)
   try {
     await server.stop()
   } finally {
     process.exit(0)
   }
 }
-process.on("SIGTERM", stop)
-process.on("SIGINT", stop)
-process.stdin.on("end", stop)
-process.stdin.on("close", stop)
-process.stdin.resume()
+process.on("SIGTERM", () => stop("SIGTERM"))
+process.on("SIGINT", () => stop("SIGINT"))
+if (values.stay) {
+  process.stderr.write(`dsserver: serving ${url}${values["data-dir"] ? ` (data in ${values["data-dir"]})` : " (in memory)"}; Ctrl-C to stop\n`)
+} else {
+  // A harness holds our stdin open and closes it (or dies) to stop us.
+  const why = "stdin closed (this server stops when its standard input closes, so a test harness that dies never leaves it running; use --stay, or `make server`, to keep it running)"
+  process.stdin.on("end", () => stop(why))
+  process.stdin.on("close", () => stop(why))
+  process.stdin.resume()
+}
