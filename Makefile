@@ -62,8 +62,8 @@ compose-up: ## start the local stack: reference server, Postgres, syncd, demo pr
 
 # The SQLite files syncd leaves beside its database (PATH-wal, PATH-shm, the
 # run lock PATH.lock, the migration lock PATH.migrate.lock) for the default
-# database (syncd.db), the README's example (chat.db) and the demo (demo.db).
-SQLITE_FILES := $(foreach db,syncd.db chat.db demo.db,$(db) $(db)-wal $(db)-shm $(db).lock $(db).migrate.lock)
+# database (syncd.db), the README's examples (chat.db, notes.db) and the demo (demo.db).
+SQLITE_FILES := $(foreach db,syncd.db chat.db notes.db demo.db,$(db) $(db)-wal $(db)-shm $(db).lock $(db).migrate.lock)
 
 clean: ## remove build outputs, the SQLite databases of syncd and the demo with their lock files, and the server's data
 	rm -rf bin $(SQLITE_FILES) $(SERVER_DATA)
