@@ -60,7 +60,9 @@ func run(syncdBin, dbPath string) error {
 		"SYNCD_HTTP_ADDR=",
 	)
 	cmd.Stdout, cmd.Stderr = os.Stdout, os.Stderr
-	fmt.Printf("$ SYNCD_STREAMS=%s SYNCD_DATABASE_URL=sqlite:%s %s run --once\n", srv.StreamURL("chat"), dbPath, syncdBin)
+	// Print exactly the variables the command runs with (SYNCD_HTTP_ADDR
+	// aside), so a copy of the line logs the text shown here, not JSON.
+	fmt.Printf("$ SYNCD_STREAMS=%s SYNCD_DATABASE_URL=sqlite:%s SYNCD_LOG_FORMAT=text %s run --once\n", srv.StreamURL("chat"), dbPath, syncdBin)
 	if err := cmd.Run(); err != nil {
 		return fmt.Errorf("syncd run --once: %w", err)
 	}
