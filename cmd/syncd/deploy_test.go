@@ -35,6 +35,7 @@ import (
 	yaml "go.yaml.in/yaml/v3"
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
+	policyv1 "k8s.io/api/policy/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
 	"k8s.io/apimachinery/pkg/util/intstr"
 	sigsjson "sigs.k8s.io/json"
@@ -536,6 +537,7 @@ type k8sObjects struct {
 	configMaps      map[string]corev1.ConfigMap
 	secrets         map[string]corev1.Secret
 	services        []corev1.Service
+	pdbs            []policyv1.PodDisruptionBudget
 	serviceMonitors []serviceMonitor
 	prometheusRules []prometheusRule // checked by TestMonitoringPrometheusRule
 }
@@ -565,7 +567,14 @@ type serviceMonitor struct {
 // object strictly into its API type.
 func renderKustomize(t *testing.T, dir string) k8sObjects {
 	t.Helper()
-	rm, err := krusty.MakeKustomizer(krusty.MakeDefaultOptions()).Run(filesys.MakeFsOnDisk(), dir)
+	return renderKustomizeFS(t, filesys.MakeFsOnDisk(), dir)
+}
+
+// renderKustomizeFS is renderKustomize on a file system of the test's
+// choosing (an in-memory copy with overlays the repository does not hold).
+func renderKustomizeFS(t *testing.T, fsys filesys.FileSystem, dir string) k8sObjects {
+	t.Helper()
+	rm, err := krusty.MakeKustomizer(krusty.MakeDefaultOptions()).Run(fsys, dir)
 	if err != nil {
 		t.Fatalf("kustomize build %s: %v", dir, err)
 	}
@@ -585,6 +594,9 @@ func renderKustomize(t *testing.T, dir string) k8sObjects {
 		case "v1 Service":
 			objs.services = append(objs.services, corev1.Service{})
 			dst = &objs.services[len(objs.services)-1]
+		case "policy/v1 PodDisruptionBudget":
+			objs.pdbs = append(objs.pdbs, policyv1.PodDisruptionBudget{})
+			dst = &objs.pdbs[len(objs.pdbs)-1]
 		case "v1 ConfigMap":
 			var cm corev1.ConfigMap
 			strictDecode(t, id, raw, &cm)
@@ -630,23 +642,47 @@ func strictDecode(t *testing.T, id string, raw []byte, dst any) {
 func kustomizations(t *testing.T) []string {
 	t.Helper()
 	root := filepath.Join(deployRoot, "deploy", "k8s")
-	var dirs []string
+	var dirs, components []string
 	err := filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
 		if err == nil && d.Name() == "kustomization.yaml" {
 			rel, _ := filepath.Rel(root, filepath.Dir(p))
-			dirs = append(dirs, rel)
+			if isComponent(t, p) {
+				components = append(components, rel)
+			} else {
+				dirs = append(dirs, rel)
+			}
 		}
 		return err
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, want := range []string{".", "base", "sqlite", "postgres", "monitoring"} {
+	for _, want := range []string{".", "base", "sqlite", "postgres", "standalone", "monitoring"} {
 		if !slices.Contains(dirs, want) {
 			t.Errorf("deploy/k8s/%s/kustomization.yaml is missing", want)
 		}
 	}
+	if !slices.Equal(components, []string{"components/stream-token"}) {
+		t.Errorf("components %v: TestDeployStreamToken checks only components/stream-token; check any new one there", components)
+	}
 	return dirs
+}
+
+// isComponent reports whether the kustomization file p is a Component,
+// which is applied through a variant, not on its own.
+func isComponent(t *testing.T, p string) bool {
+	t.Helper()
+	raw, err := os.ReadFile(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var k struct {
+		Kind string `yaml:"kind"`
+	}
+	if err := yaml.Unmarshal(raw, &k); err != nil {
+		t.Fatalf("%s: %v", p, err)
+	}
+	return k.Kind == "Component"
 }
 
 func TestDeployKubernetes(t *testing.T) {
@@ -657,7 +693,10 @@ func TestDeployKubernetes(t *testing.T) {
 		t.Run(strings.ReplaceAll(dir, ".", "default"), func(t *testing.T) {
 			objs := renderKustomize(t, filepath.Join(root, dir))
 			if dir == "monitoring" {
+				// The ServiceMonitor must scrape the default (sidecar)
+				// variant and the standalone Deployment alike.
 				checkServiceMonitors(t, known, objs.serviceMonitors, renderKustomize(t, root))
+				checkServiceMonitors(t, known, objs.serviceMonitors, renderKustomize(t, filepath.Join(root, "standalone")))
 				return
 			}
 			if len(objs.deployments) == 0 {
@@ -669,8 +708,73 @@ func TestDeployKubernetes(t *testing.T) {
 			for _, s := range objs.services {
 				checkService(t, objs, s)
 			}
+			for _, p := range objs.pdbs {
+				checkPDB(t, objs, p)
+			}
+			// The token is opt-in (components/stream-token): no variant
+			// sends one, so none can send a placeholder.
+			for _, d := range objs.deployments {
+				for _, c := range syncdContainers(d) {
+					vars := containerEnv(t, objs, d.Name, c)
+					if vars["SYNCD_AUTH_TOKEN"] != "" || vars["SYNCD_AUTH_TOKEN_FILE"] != "" {
+						t.Errorf("Deployment %s sends a stream token by default; it belongs in components/stream-token", d.Name)
+					}
+				}
+			}
+			if len(objs.secrets["syncd-stream-token"].StringData)+len(objs.secrets["syncd-stream-token"].Data) > 0 {
+				t.Errorf("%s renders the Secret syncd-stream-token without the stream-token component", dir)
+			}
 		})
 	}
+}
+
+// syncdContainers returns the containers and init containers of d that run
+// the syncd image.
+func syncdContainers(d appsv1.Deployment) []corev1.Container {
+	pod := d.Spec.Template.Spec
+	var out []corev1.Container
+	for _, c := range slices.Concat(pod.InitContainers, pod.Containers) {
+		if syncdContainer(c) {
+			out = append(out, c)
+		}
+	}
+	return out
+}
+
+// standaloneDeployment reports whether d runs syncd alone (no app
+// container): deploy/k8s/standalone.
+func standaloneDeployment(d appsv1.Deployment) bool {
+	cs := d.Spec.Template.Spec.Containers
+	return len(cs) > 0 && !slices.ContainsFunc(cs, func(c corev1.Container) bool { return !syncdContainer(c) })
+}
+
+// checkPDB checks that a PodDisruptionBudget selects a Deployment's pods
+// and leaves one of them running when there are several.
+func checkPDB(t *testing.T, objs k8sObjects, p policyv1.PodDisruptionBudget) {
+	t.Helper()
+	for _, d := range objs.deployments {
+		if p.Spec.Selector == nil || !selects(p.Spec.Selector.MatchLabels, d.Spec.Template.Labels) {
+			continue
+		}
+		replicas := int32(1)
+		if d.Spec.Replicas != nil {
+			replicas = *d.Spec.Replicas
+		}
+		if mu := p.Spec.MaxUnavailable; mu == nil || mu.Type != intstr.Int || int32(mu.IntValue()) >= replicas {
+			t.Errorf("PodDisruptionBudget %s: maxUnavailable %v must leave one of the %d replicas of %s running", p.Name, mu, replicas, d.Name)
+		}
+		return
+	}
+	t.Errorf("PodDisruptionBudget %s selects no pod of the manifests", p.Name)
+}
+
+// selects reports whether a non-empty match-labels selector matches labels.
+func selects(match, labels map[string]string) bool {
+	ok := len(match) > 0
+	for k, v := range match {
+		ok = ok && labels[k] == v
+	}
+	return ok
 }
 
 // syncdContainer reports whether c runs the syncd image.
@@ -698,12 +802,13 @@ func checkDeployment(t *testing.T, known map[string]bool, objs k8sObjects, d app
 			t.Errorf("Deployment %s: the selector %s=%s does not match the pod template's labels", d.Name, k, v)
 		}
 	}
+	standalone := standaloneDeployment(d)
 	for _, c := range pod.Containers {
 		if c.Name == "" || c.Image == "" {
 			t.Errorf("Deployment %s: a container lacks a name or an image", d.Name)
 		}
-		if syncdContainer(c) {
-			t.Errorf("Deployment %s: syncd is a regular container; make it a native sidecar (initContainers, restartPolicy: Always)", d.Name)
+		if syncdContainer(c) && !standalone {
+			t.Errorf("Deployment %s: syncd is a regular container beside the app; make it a native sidecar (initContainers, restartPolicy: Always)", d.Name)
 		}
 		checkSecurity(t, d.Name, pod, c)
 	}
@@ -717,16 +822,24 @@ func checkDeployment(t *testing.T, known map[string]bool, objs k8sObjects, d app
 		if c.RestartPolicy == nil || *c.RestartPolicy != corev1.ContainerRestartPolicyAlways {
 			t.Errorf("Deployment %s: init container %s needs restartPolicy: Always to be a native sidecar", d.Name, c.Name)
 		}
+	}
+	if standalone {
+		found = len(pod.Containers)
+		if found != 1 || len(pod.InitContainers) > 0 {
+			t.Errorf("Deployment %s: a standalone syncd Deployment runs exactly one container, syncd", d.Name)
+		}
+	} else if found != 1 {
+		t.Errorf("Deployment %s: %d syncd sidecars, want 1", d.Name, found)
+	}
+	for _, c := range syncdContainers(d) {
 		vars := containerEnv(t, objs, d.Name, c)
 		where := fmt.Sprintf("%s: Deployment %s, container %s", dir, d.Name, c.Name)
 		cfg := checkEnv(t, where, known, vars, dir != "base")
 		checkSyncdContainer(t, cfg, d, c, vars, dir)
+		checkReplicas(t, where, d, c, cfg)
 		if tok := vars["SYNCD_AUTH_TOKEN_FILE"]; tok != "" {
 			checkSecretFile(t, objs, pod, c, tok)
 		}
-	}
-	if found != 1 {
-		t.Errorf("Deployment %s: %d syncd sidecars, want 1", d.Name, found)
 	}
 	volumes := map[string]bool{}
 	for _, v := range pod.Volumes {
@@ -770,6 +883,14 @@ func containerEnv(t *testing.T, objs k8sObjects, where string, c corev1.Containe
 				t.Errorf("%s/%s: %s refers to Secret %s key %s, which the manifests do not define", where, c.Name, e.Name, ref.Name, ref.Key)
 			}
 			vars[e.Name] = v
+		case e.ValueFrom.FieldRef != nil:
+			// The downward API: fill in what the kubelet would, recognisably.
+			switch p := e.ValueFrom.FieldRef.FieldPath; p {
+			case "metadata.name", "metadata.namespace", "spec.nodeName", "status.podIP":
+				vars[e.Name] = "downward-api:" + p
+			default:
+				t.Errorf("%s/%s: %s refers to field %s, which this check does not resolve", where, c.Name, e.Name, p)
+			}
 		case e.ValueFrom.ConfigMapKeyRef != nil:
 			ref := e.ValueFrom.ConfigMapKeyRef
 			v, ok := objs.configMaps[ref.Name].Data[ref.Key]
@@ -926,7 +1047,7 @@ func checkWritablePaths(t *testing.T, where string, pod corev1.PodSpec, c corev1
 	if err != nil {
 		return // checkEnv reports it
 	}
-	wantDialect := map[string]string{".": "sqlite", "sqlite": "sqlite", "postgres": "postgres"}[dir]
+	wantDialect := map[string]string{".": "sqlite", "sqlite": "sqlite", "postgres": "postgres", "standalone": "postgres"}[dir]
 	if wantDialect != "" && dialect != wantDialect {
 		t.Errorf("%s: variant %s syncs into %s", where, dir, dialect)
 	}
@@ -1030,9 +1151,12 @@ func serviceMonitorReachesSyncd(t *testing.T, known map[string]bool, match map[s
 				continue
 			}
 			for _, d := range app.deployments {
-				for _, c := range d.Spec.Template.Spec.InitContainers {
+				if !selects(s.Spec.Selector, d.Spec.Template.Labels) {
+					continue
+				}
+				for _, c := range syncdContainers(d) {
 					cfg := checkEnv(t, "ServiceMonitor target", known, containerEnv(t, app, d.Name, c), true)
-					if syncdContainer(c) && resolvePort(c, p.TargetPort) == opsPort(t, d.Name, cfg) {
+					if resolvePort(c, p.TargetPort) == opsPort(t, d.Name, cfg) {
 						return true
 					}
 				}
@@ -1040,4 +1164,106 @@ func serviceMonitorReachesSyncd(t *testing.T, known map[string]bool, match map[s
 		}
 	}
 	return false
+}
+
+// checkReplicas: a Deployment whose syncd replicas share one Postgres must
+// share the streams through leases, each replica under its own pod name;
+// the standalone Deployment exists for exactly that.
+func checkReplicas(t *testing.T, where string, d appsv1.Deployment, c corev1.Container, cfg Config) {
+	t.Helper()
+	replicas := int32(1)
+	if d.Spec.Replicas != nil {
+		replicas = *d.Spec.Replicas
+	}
+	standalone := standaloneDeployment(d)
+	if standalone && replicas < 2 {
+		t.Errorf("%s: the standalone Deployment runs %d replica; two or more keep the streams running through a pod's loss", where, replicas)
+	}
+	if standalone && cfg.Leases != "on" {
+		t.Errorf("%s: standalone replicas must share the streams: set SYNCD_LEASES=on", where)
+	}
+	if cfg.Leases != "on" {
+		return
+	}
+	fromPodName := slices.ContainsFunc(c.Env, func(e corev1.EnvVar) bool {
+		return e.Name == "SYNCD_REPLICA_ID" && e.ValueFrom != nil && e.ValueFrom.FieldRef != nil && e.ValueFrom.FieldRef.FieldPath == "metadata.name"
+	})
+	if !fromPodName {
+		t.Errorf("%s: with SYNCD_LEASES=on, set SYNCD_REPLICA_ID from the pod name (valueFrom.fieldRef metadata.name)", where)
+	}
+	if cfg.LeaseTTL*4/3 > 30*time.Second {
+		t.Errorf("%s: SYNCD_LEASE_TTL %s: a crashed replica's streams would wait over 30 s", where, cfg.LeaseTTL)
+	}
+}
+
+// memFS copies deploy/k8s into an in-memory file system at /k8s, where a
+// test can add overlays and files without touching the repository.
+func memFS(t *testing.T) filesys.FileSystem {
+	t.Helper()
+	mem := filesys.MakeFsInMemory()
+	root := filepath.Join(deployRoot, "deploy", "k8s")
+	err := filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		rel, _ := filepath.Rel(root, p)
+		if rel == filepath.Join("components", "stream-token", "token") {
+			return nil // a developer's real token: never part of a test
+		}
+		raw, err := os.ReadFile(p)
+		if err != nil {
+			return err
+		}
+		return mem.WriteFile(path.Join("/k8s", filepath.ToSlash(rel)), raw)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return mem
+}
+
+// TestDeployStreamToken renders each variant with the stream-token component,
+// as the README tells a user to: the token file is mounted from the Secret
+// and read through SYNCD_AUTH_TOKEN_FILE. Without the token file the build
+// fails instead of shipping a placeholder.
+func TestDeployStreamToken(t *testing.T) {
+	t.Parallel()
+	known := configVars(t)
+	mem := memFS(t)
+	overlay := func(variant string) string {
+		dir := "/k8s/_with-token/" + variant
+		k := "apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\nresources:\n  - ../../" + variant +
+			"\ncomponents:\n  - ../../components/stream-token\n"
+		if err := mem.WriteFile(dir+"/kustomization.yaml", []byte(k)); err != nil {
+			t.Fatal(err)
+		}
+		return dir
+	}
+	if _, err := krusty.MakeKustomizer(krusty.MakeDefaultOptions()).Run(mem, overlay("postgres")); err == nil {
+		t.Error("the stream-token component builds without its token file: it must fail rather than send a placeholder")
+	}
+	const token = "token-from-the-test"
+	if err := mem.WriteFile("/k8s/components/stream-token/token", []byte(token)); err != nil {
+		t.Fatal(err)
+	}
+	for _, variant := range []string{"sqlite", "postgres", "standalone"} {
+		t.Run(variant, func(t *testing.T) {
+			objs := renderKustomizeFS(t, mem, overlay(variant))
+			if len(objs.deployments) == 0 {
+				t.Fatal("renders no Deployment")
+			}
+			if v, _ := secretValue(objs.secrets["syncd-stream-token"], "token"); v != token {
+				t.Errorf("Secret syncd-stream-token holds %q, want the token file's content", v)
+			}
+			for _, d := range objs.deployments {
+				checkDeployment(t, known, objs, d, variant)
+				for _, c := range syncdContainers(d) {
+					// checkDeployment checks the file is mounted from the Secret.
+					if containerEnv(t, objs, d.Name, c)["SYNCD_AUTH_TOKEN_FILE"] == "" {
+						t.Errorf("Deployment %s, container %s: the component did not set SYNCD_AUTH_TOKEN_FILE", d.Name, c.Name)
+					}
+				}
+			}
+		})
+	}
 }
