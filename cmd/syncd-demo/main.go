@@ -13,6 +13,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"time"
 
 	_ "modernc.org/sqlite"
@@ -52,17 +53,18 @@ func run(syncdBin, dbPath string) error {
 		_ = os.Remove(dbPath + suffix)
 	}
 	abs, _ := filepath.Abs(dbPath)
-	cmd := exec.CommandContext(ctx, syncdBin, "run", "--once")
-	cmd.Env = append(os.Environ(),
-		"SYNCD_STREAMS="+srv.StreamURL("chat"),
-		"SYNCD_DATABASE_URL=sqlite:"+abs,
+	// The command line printed below is made of the same settings it runs
+	// with, so a copy of it logs the text shown here, not JSON. The ops
+	// server is off only here, where nothing would query it.
+	settings := []string{
+		"SYNCD_STREAMS=" + srv.StreamURL("chat"),
+		"SYNCD_DATABASE_URL=sqlite:" + dbPath,
 		"SYNCD_LOG_FORMAT=text",
-		"SYNCD_HTTP_ADDR=",
-	)
+	}
+	cmd := exec.CommandContext(ctx, syncdBin, "run", "--once")
+	cmd.Env = append(append(os.Environ(), settings...), "SYNCD_DATABASE_URL=sqlite:"+abs, "SYNCD_HTTP_ADDR=")
 	cmd.Stdout, cmd.Stderr = os.Stdout, os.Stderr
-	// Print exactly the variables the command runs with (SYNCD_HTTP_ADDR
-	// aside), so a copy of the line logs the text shown here, not JSON.
-	fmt.Printf("$ SYNCD_STREAMS=%s SYNCD_DATABASE_URL=sqlite:%s SYNCD_LOG_FORMAT=text %s run --once\n", srv.StreamURL("chat"), dbPath, syncdBin)
+	fmt.Printf("$ %s %s run --once\n", strings.Join(settings, " "), syncdBin)
 	if err := cmd.Run(); err != nil {
 		return fmt.Errorf("syncd run --once: %w", err)
 	}

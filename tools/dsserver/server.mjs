@@ -57,8 +57,9 @@ process.on("SIGINT", () => stop("SIGINT"))
 if (values.stay) {
   process.stderr.write(`dsserver: serving ${url}${values["data-dir"] ? ` (data in ${values["data-dir"]})` : " (in memory)"}; Ctrl-C to stop\n`)
 } else {
-  // A harness holds our stdin open and closes it (or dies) to stop us.
-  const why = "stdin closed (this server stops when its standard input closes, so a test harness that dies never leaves it running; use --stay, or `make server`, to keep it running)"
+  // A harness holds our stdin open and closes it (or dies) to stop us; a
+  // person who started us with `&` learns why we stopped and what to do.
+  const why = "standard input closed (--stay keeps the server running; `make server` passes it)"
   process.stdin.on("end", () => stop(why))
   process.stdin.on("close", () => stop(why))
   process.stdin.resume()
