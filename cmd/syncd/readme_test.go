@@ -361,8 +361,46 @@ func TestReadmeFirstStream(t *testing.T) {
 	if ran["curl"] < 6 || ran["sqlite3"] < 3 {
 		t.Errorf("ran %v: the section lost its commands?", ran)
 	}
+	checkCleanCovers(t, string(mk), r.dir)
 	if !strings.Contains(section, "`Content-Type \"application/octet-stream\": not a JSON-mode stream`") {
 		// The README quotes syncd's error so a search for it finds the remedy.
 		t.Error("the section no longer quotes syncd's byte-stream error")
+	}
+}
+
+// checkCleanCovers: every file the README's syncd runs left in dir (the
+// databases and whatever SQLite and syncd put beside them: -wal, -shm,
+// .lock, .migrate.lock) is one `make clean` removes.
+func checkCleanCovers(t *testing.T, makefile, dir string) {
+	t.Helper()
+	m := regexp.MustCompile(`(?m)^SQLITE_FILES := \$\(foreach db,(.*)\)$`).FindStringSubmatch(makefile)
+	dbs, patterns, ok := "", "", false
+	if m != nil {
+		dbs, patterns, ok = strings.Cut(m[1], ",")
+	}
+	if !ok {
+		t.Fatal("Makefile: no `SQLITE_FILES := $(foreach db,DBS,PATTERNS)` line for make clean")
+	}
+	removed := map[string]bool{}
+	for _, db := range strings.Fields(dbs) {
+		for _, pattern := range strings.Fields(patterns) {
+			removed[strings.ReplaceAll(pattern, "$(db)", db)] = true
+		}
+	}
+	if !regexp.MustCompile(`(?m)^clean:.*\n\trm -rf .*\$\(SQLITE_FILES\)`).MatchString(makefile) {
+		t.Error("Makefile: clean does not remove $(SQLITE_FILES)")
+	}
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var left []string
+	for _, e := range entries {
+		if !removed[e.Name()] {
+			left = append(left, e.Name())
+		}
+	}
+	if len(entries) < 4 || len(left) > 0 {
+		t.Errorf("the README's runs left %d files; make clean would leave %v", len(entries), left)
 	}
 }
