@@ -206,16 +206,25 @@ func programMetrics(t *testing.T) map[string]readmeMetric {
 	t.Helper()
 	reg := &captureRegisterer{}
 	metrics.New(reg)
-	cols := append(reg.collectors, syncer.NewCollector(nil), lease.NewCollector(nil))
-	out := map[string]readmeMetric{}
-	for _, col := range cols {
-		typ := "gauge" // the collectors of syncer and lease export gauges only
+	types := map[prometheus.Collector]string{}
+	for _, col := range reg.collectors {
 		switch col.(type) {
-		case *prometheus.CounterVec:
-			typ = "counter"
-		case *prometheus.HistogramVec:
-			typ = "histogram"
+		case *prometheus.GaugeVec, prometheus.Gauge: // before Counter: a Gauge has Inc and Add too
+			types[col] = "gauge"
+		case *prometheus.CounterVec, prometheus.Counter:
+			types[col] = "counter"
+		case *prometheus.HistogramVec, prometheus.Histogram:
+			types[col] = "histogram"
+		default:
+			t.Fatalf("metrics.New registers a %T: teach programMetrics its type", col)
 		}
+	}
+	// The scrape-time collectors of syncer and lease export gauges only.
+	for _, col := range []prometheus.Collector{syncer.NewCollector(nil), lease.NewCollector(nil)} {
+		types[col] = "gauge"
+	}
+	out := map[string]readmeMetric{}
+	for col, typ := range types {
 		ch := make(chan *prometheus.Desc, 16)
 		go func() { col.Describe(ch); close(ch) }()
 		for d := range ch {
