@@ -31,12 +31,31 @@ type Reject struct {
 	TxID           string // headers.txid when the message has one (see TxIDOf)
 }
 
+// HistoryRow is one change event kept for its type's history table: never
+// coalesced, numbered by Seq among all change events of the stream. Its byte
+// slices are owned by the batch.
+type HistoryRow struct {
+	// Seq is the event's ordinal among every change event of the stream,
+	// starting at 1: the seq base of the batch (see SetSeqBase) plus the
+	// event's position in the batch.
+	Seq       int64
+	Type      string
+	Key       string
+	Op        Operation
+	Value     []byte // raw JSON of value, nil when absent
+	OldValue  []byte // raw JSON of old_value, nil when absent
+	TxID      string
+	Timestamp string // RFC 3339 or ""
+	Offset    string // Stream-Next-Offset of the response that carried it
+}
+
 // Approximate bytes a batch holds per entry beyond its strings and values,
 // on a 64-bit machine: the Op or Reject itself plus its share of indexes.
 const (
-	opOverhead     = 192 // Op (128 bytes) and its index entry
-	rejectOverhead = 64  // Reject
-	txidOverhead   = 48  // slice element and set entry
+	opOverhead      = 192 // Op (128 bytes) and its index entry
+	rejectOverhead  = 64  // Reject
+	txidOverhead    = 48  // slice element and set entry
+	historyOverhead = 176 // HistoryRow
 )
 
 // opKey identifies the row an Op writes.
@@ -59,6 +78,10 @@ type Batch struct {
 	events   int
 	counts   [Delete + 1]int
 	size     int
+
+	keepHistory func(typ string) bool // nil: no type keeps history
+	history     []HistoryRow
+	seqBase     int64 // seq of the last change event before this batch
 }
 
 // NewBatch returns an empty batch.
@@ -76,6 +99,9 @@ func NewBatch() *Batch {
 // change's Value is copied, so its input buffer may be reused afterwards.
 func (b *Batch) AddChange(c Change, offset string) {
 	b.events++
+	if b.keepHistory != nil && b.keepHistory(c.Type) {
+		b.addHistory(c, offset)
+	}
 	if c.Op >= Insert && c.Op <= Delete {
 		b.counts[c.Op]++
 	}
@@ -95,6 +121,52 @@ func (b *Batch) AddChange(c Change, offset string) {
 	op.Value = cloneValue(c, reuse)
 	b.putOp(op)
 }
+
+// addHistory keeps the change as a history row numbered after the events
+// before it.
+func (b *Batch) addHistory(c Change, offset string) {
+	value := c.Value
+	if c.Op == Delete {
+		value = c.DeleteValue
+	}
+	h := HistoryRow{
+		Seq:       b.seqBase + int64(b.events),
+		Type:      c.Type,
+		Key:       c.Key,
+		Op:        c.Op,
+		Value:     cloneBytes(value),
+		OldValue:  cloneBytes(c.OldValue),
+		TxID:      c.TxID,
+		Timestamp: c.Timestamp,
+		Offset:    offset,
+	}
+	b.history = append(b.history, h)
+	b.size += len(h.Type) + len(h.Key) + len(h.Value) + len(h.OldValue) + len(h.TxID) +
+		len(h.Timestamp) + historyOverhead
+}
+
+// cloneBytes returns an owned copy of p, nil when p is nil.
+func cloneBytes(p []byte) []byte {
+	if p == nil {
+		return nil
+	}
+	return append(make([]byte, 0, len(p)), p...)
+}
+
+// SetHistory says which types keep history: every change event of a type
+// for which keep returns true is also kept as a HistoryRow (see History).
+// nil keeps none. The setting survives Clear.
+func (b *Batch) SetHistory(keep func(typ string) bool) { b.keepHistory = keep }
+
+// SetSeqBase sets the seq of the change event before the batch's first one:
+// the stream's events_applied before the transaction plus the events
+// already written into it. Clear advances it past the events cleared.
+func (b *Batch) SetSeqBase(n int64) { b.seqBase = n }
+
+// History returns the history rows in the order their events were added.
+// The slice is owned by the batch and valid until its next Add or Clear.
+// A reset does not drop them: history keeps what happened.
+func (b *Batch) History() []HistoryRow { return b.history }
 
 // cloneValue returns an owned copy of a change's value, nil for a delete. It
 // copies into buf, the value of the op being replaced, when buf is about the
@@ -240,12 +312,17 @@ func (b *Batch) Size() int { return b.size }
 // Empty reports whether there is nothing to write: no op, reset, reject or
 // change event.
 func (b *Batch) Empty() bool {
-	return len(b.ops) == 0 && !b.reset && len(b.rejects) == 0 && b.events == 0
+	return len(b.ops) == 0 && !b.reset && len(b.rejects) == 0 && b.events == 0 && len(b.history) == 0
 }
 
 // Clear empties the batch for reuse, keeping the memory of its slices and
-// indexes. Slices returned earlier by Ops, Rejects and TxIDs become invalid.
+// indexes. Slices returned earlier by Ops, Rejects, TxIDs and History become
+// invalid. The seq base moves past the events cleared, so the next change
+// continues the numbering.
 func (b *Batch) Clear() {
+	b.seqBase += int64(b.events)
+	clear(b.history)
+	b.history = b.history[:0]
 	clear(b.ops)
 	b.ops = b.ops[:0]
 	clear(b.index)

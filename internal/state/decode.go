@@ -14,7 +14,7 @@ const maxSnippet = 64
 
 // message holds the raw top-level fields of a message; nil means absent.
 type message struct {
-	typ, key, value, headers []byte
+	typ, key, value, oldValue, headers []byte
 }
 
 // headers holds the raw fields of a message's headers; nil means absent.
@@ -90,6 +90,8 @@ func (m *message) set(name, value []byte) {
 		m.key = value
 	case nameIs(name, "value"):
 		m.value = value
+	case nameIs(name, "old_value"):
+		m.oldValue = value
 	case nameIs(name, "headers"):
 		m.headers = value
 	}
@@ -149,6 +151,11 @@ func decodeChange(m *message, h *headers) Event {
 			return reject("value is missing (required for " + c.Op.String() + ")")
 		}
 		c.Value = m.value[:len(m.value):len(m.value)]
+	} else if m.value != nil {
+		c.DeleteValue = m.value[:len(m.value):len(m.value)]
+	}
+	if m.oldValue != nil {
+		c.OldValue = m.oldValue[:len(m.oldValue):len(m.oldValue)]
 	}
 	txid, reason := optionalText("headers.txid", h.txid, false)
 	if reason != "" {

@@ -54,12 +54,17 @@ const (
 // Change is a valid change event. Its Value may alias the decoder's input:
 // copy it (Batch.AddChange does) before the input buffer is reused.
 type Change struct {
-	Type      string
-	Key       string
-	Op        Operation
-	Value     []byte // raw JSON of value, exactly as received (nil for delete)
-	TxID      string // headers.txid, "" if absent
-	Timestamp string // headers.timestamp, validated RFC 3339, "" if absent
+	Type  string
+	Key   string
+	Op    Operation
+	Value []byte // raw JSON of value, exactly as received (nil for delete)
+	// OldValue is the raw JSON of old_value, nil when absent; DeleteValue is
+	// the value a delete carries, nil when absent. Neither is materialized:
+	// history tables record them.
+	OldValue    []byte
+	DeleteValue []byte
+	TxID        string // headers.txid, "" if absent
+	Timestamp   string // headers.timestamp, validated RFC 3339, "" if absent
 }
 
 // Event is one decoded stream message.
