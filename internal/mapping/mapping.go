@@ -15,6 +15,9 @@
 //	    columns:
 //	      author:  {path: author.id, type: text, index: true}
 //	      sent_at: {path: sentAt, type: timestamptz}
+//	    history: true                    # optional: every change also goes to <table>_history
+//	    history_retention: 720h          # optional: prune history rows older than this
+//	    deletes: soft                    # optional: hard (default) or soft (keep rows with deleted_at)
 package mapping
 
 import (
@@ -26,6 +29,7 @@ import (
 	"os"
 	"slices"
 	"strings"
+	"time"
 
 	yaml "go.yaml.in/yaml/v3"
 
@@ -76,6 +80,11 @@ type typeSpec struct {
 	KeyScope string      `yaml:"key_scope"`
 	Columns  columnsSpec `yaml:"columns"`
 	Schema   string      `yaml:"schema"`
+	// The options below keep their nodes, so that a bad value names its
+	// own line.
+	History          yaml.Node `yaml:"history"`
+	HistoryRetention yaml.Node `yaml:"history_retention"`
+	Deletes          yaml.Node `yaml:"deletes"`
 }
 
 type columnSpec struct {
@@ -210,6 +219,9 @@ func (s streamSpec) validate() (Stream, error) {
 
 func (t typeSpec) mapping(typ string, l layout) (table.TypeMapping, error) {
 	tm := table.TypeMapping{Type: typ, Table: t.Table, KeyScope: table.KeyScope(t.KeyScope)}
+	if err := t.options(&tm); err != nil {
+		return tm, err
+	}
 	names := slices.DeleteFunc(slices.Clone(l.columns[typ]), isFromSchemaKey)
 	if len(names) != len(t.Columns.ByName) { // unreachable unless the layout failed to parse
 		names = slices.Sorted(maps.Keys(t.Columns.ByName))
@@ -229,6 +241,40 @@ func (t typeSpec) mapping(typ string, l layout) (table.TypeMapping, error) {
 		}
 	}
 	return tm, err
+}
+
+// options reads history, history_retention and deletes into tm; an error
+// names the field and its line.
+func (t typeSpec) options(tm *table.TypeMapping) error {
+	bad := func(n *yaml.Node, field, format string, args ...any) error {
+		return fmt.Errorf("%s (line %d): "+format, append([]any{field, n.Line}, args...)...)
+	}
+	if n := &t.History; n.Kind != 0 {
+		if n.Kind != yaml.ScalarNode || n.Tag != "!!bool" {
+			return bad(n, "history", "%q is not true or false", n.Value)
+		}
+		tm.History = n.Value == "true"
+	}
+	if n := &t.Deletes; n.Kind != 0 {
+		mode := table.DeleteMode(n.Value)
+		if n.Kind != yaml.ScalarNode || n.Tag != "!!str" || (mode != table.DeletesHard && mode != table.DeletesSoft) {
+			return bad(n, "deletes", "%q is not hard or soft", n.Value)
+		}
+		tm.Deletes = mode
+	}
+	if n := &t.HistoryRetention; n.Kind != 0 {
+		d, err := time.ParseDuration(n.Value)
+		switch {
+		case n.Kind != yaml.ScalarNode || err != nil:
+			return bad(n, "history_retention", "%q is not a duration such as 720h", n.Value)
+		case d <= 0:
+			return bad(n, "history_retention", "%q is not a positive duration", n.Value)
+		case !tm.History:
+			return bad(n, "history_retention", "set without history: true")
+		}
+		tm.HistoryRetention = d
+	}
+	return nil
 }
 
 func at(lines []int, i int) int {

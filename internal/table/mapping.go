@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"time"
 )
 
 // KeyScope says what identifies a row of an entity table.
@@ -69,7 +70,32 @@ type TypeMapping struct {
 	// KeyScope is the primary key's scope; "" means ScopeGlobal.
 	KeyScope KeyScope
 	Columns  []Column
+	// History appends every change event of the type to its history table
+	// (HistoryName of the entity table).
+	History bool
+	// HistoryRetention, when positive, prunes history rows older than it.
+	HistoryRetention time.Duration
+	// Deletes is how a delete changes the entity table; "" means DeletesHard.
+	Deletes DeleteMode
 }
+
+// DeleteMode says what a delete event does to an entity table's row.
+type DeleteMode string
+
+// The delete modes of an entity type.
+const (
+	// DeletesHard removes the row.
+	DeletesHard DeleteMode = "hard"
+	// DeletesSoft keeps the row with its last value and sets DeletedAt.
+	DeletesSoft DeleteMode = "soft"
+)
+
+// DeletedAt is the column a table with soft deletes gains: NULL while the
+// row is live, the commit time of its delete otherwise.
+const DeletedAt = "deleted_at"
+
+// Soft reports whether the mapping keeps deleted rows as tombstones.
+func (m TypeMapping) Soft() bool { return m.Deletes == DeletesSoft }
 
 // Scope returns the mapping's key scope, ScopeGlobal when unset.
 func (m TypeMapping) Scope() KeyScope {
@@ -131,6 +157,15 @@ func (m TypeMapping) Validate() error {
 	if m.KeyScope != "" && m.KeyScope != ScopeGlobal && m.KeyScope != ScopeStream {
 		bad("key_scope: %q is not global or stream", m.KeyScope)
 	}
+	if m.Deletes != "" && m.Deletes != DeletesHard && m.Deletes != DeletesSoft {
+		bad("deletes: %q is not hard or soft", m.Deletes)
+	}
+	if m.HistoryRetention < 0 {
+		bad("history_retention: %s is negative", m.HistoryRetention)
+	}
+	if m.HistoryRetention > 0 && !m.History {
+		bad("history_retention: set without history: true")
+	}
 	seen := map[string]bool{}
 	for _, c := range m.Columns {
 		if err := c.validate(); err != nil {
@@ -152,6 +187,9 @@ func (c Column) validate() error {
 		if c.Name == b {
 			return fmt.Errorf("%q is a column every entity table already has", c.Name)
 		}
+	}
+	if c.Name == DeletedAt {
+		return fmt.Errorf("%q is the column of soft deletes", c.Name)
 	}
 	if strings.HasPrefix(c.Name, "syncd_") {
 		return fmt.Errorf("%q starts with syncd_, which syncd reserves", c.Name)

@@ -85,3 +85,19 @@ func truncate(name string, n int) string {
 	}
 	return name
 }
+
+// historySuffix ends the name of every history table.
+const historySuffix = "_history"
+
+// HistoryName returns the name of an entity table's history table: the
+// table's name plus _history, or, when that passes MaxName, the name cut to
+// fit with '_' and 8 hex digits of the SHA-256 of the full table name before
+// the suffix (the rule of SuffixedName), so it is deterministic and distinct.
+func HistoryName(entity string) string {
+	if len(entity)+len(historySuffix) <= MaxName {
+		return entity + historySuffix
+	}
+	sum := sha256.Sum256([]byte(entity))
+	hash := "_" + hex.EncodeToString(sum[:4])
+	return truncate(entity, MaxName-len(hash)-len(historySuffix)) + hash + historySuffix
+}
