@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"slices"
 	"sync"
+	"time"
 
 	"github.com/syncd-io/syncd/internal/table"
 )
@@ -18,6 +19,13 @@ type Table[S any] struct {
 	Scope table.KeyScope
 	SQL   S
 	Nulls NullQuery
+	// History is the history table the type's change events are appended
+	// to, "" when the type keeps no history (see HistoryDialect).
+	History string
+	// Retention is the type's history_retention; 0 keeps history forever.
+	Retention time.Duration
+	// Soft says deletes keep the row with deleted_at set.
+	Soft bool
 }
 
 // NullQuery counts a table's conversion NULLs (see Dialect.NullCount); the
@@ -123,7 +131,11 @@ func (f *Flow[S]) configureType(ctx context.Context, ex Execer, tm table.TypeMap
 	if err := f.reconcileColumns(ctx, ex, tm, name); err != nil {
 		return nil, err
 	}
-	return f.newTable(name, scope, tm.Columns), nil
+	t := f.newTable(name, scope, tm.Columns)
+	if err := f.configureOptions(ctx, ex, tm, t, log); err != nil {
+		return nil, err
+	}
+	return t, nil
 }
 
 // Resolve returns the table of typ inside the transaction ex, registering
@@ -150,7 +162,7 @@ func (f *Flow[S]) resolve(ctx context.Context, ex Execer, typ string) (*Table[S]
 	if !created {
 		exists, err := f.tableExists(ctx, ex, name)
 		if err != nil || exists {
-			return f.newTable(name, scope, nil), err
+			return f.resolved(ctx, ex, typ, name, scope, err)
 		}
 		f.logger.Warn("entity table registered but missing; creating it", "type", typ, "table", name)
 	}
@@ -161,6 +173,20 @@ func (f *Flow[S]) resolve(ctx context.Context, ex Execer, typ string) (*Table[S]
 		f.logger.Info("created entity table", "type", typ, "table", name)
 	}
 	return f.newTable(name, scope, nil), nil
+}
+
+// resolved returns the table of a type found registered, with the soft
+// deletes syncd_types records for it (a type no longer in the mapping keeps
+// its last setting).
+func (f *Flow[S]) resolved(ctx context.Context, ex Execer, typ, name string, scope table.KeyScope, err error) (*Table[S], error) {
+	if err != nil {
+		return nil, err
+	}
+	t := f.newTable(name, scope, nil)
+	if t.Soft, err = f.lookupSoft(ctx, ex, typ); err != nil {
+		return nil, fmt.Errorf("look up the options of type %q: %w", typ, err)
+	}
+	return t, nil
 }
 
 // newTable returns the table with its statements and NULL counter.

@@ -72,7 +72,8 @@ func (s *Sink) SetHalted(ctx context.Context, stream, reason string) error {
 	return nil
 }
 
-// ResetStream removes the stream's rows from every entity table, its rejects,
+// ResetStream removes the stream's rows from every entity table (tombstones
+// included) and history table, its rejects,
 // txids and checkpoint, in one transaction; it returns sink.ErrNotFound if
 // the stream has no checkpoint. It waits for the stream's open transaction,
 // whose next Begin then fails with sink.ErrConflict.
@@ -85,7 +86,7 @@ func (s *Sink) ResetStream(ctx context.Context, stream string) error {
 			}
 			return err
 		}
-		if _, err := s.flow.ResetRows(ctx, execer{tx}, stream); err != nil {
+		if err := s.flow.RemoveStream(ctx, execer{tx}, stream); err != nil {
 			return err
 		}
 		for _, q := range []string{s.q.deleteRejects, s.q.deleteTxIDs, s.q.deleteCP} {

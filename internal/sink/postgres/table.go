@@ -16,6 +16,11 @@ type stmts struct {
 	upsert string // from arrays, for small batches
 	move   string // from the COPY staging table, for large ones
 	delete string // args: keys, and the stream in key scope stream
+
+	// The same for a table with soft deletes: the upserts clear
+	// deleted_at; softDelete marks live rows deleted (args: stream, keys,
+	// txids, event times, offsets).
+	upsertSoft, moveSoft, softDelete string
 }
 
 // entity is an entity table as the shared flow knows it.
@@ -36,7 +41,11 @@ func (d dialect) prepare(name string, scope table.KeyScope) stmts {
 		deleteWhere, deleteJoin = "stream = $2 AND key = ANY($1::text[])", "t.stream = $2 AND t.key = d.key"
 	}
 	upsertSet := fmt.Sprintf(upsertSet, primaryKey(scope))
-	return stmts{
+	softWhere, softJoin := "key = ANY($2::text[])", ""
+	if scope == table.ScopeStream {
+		softWhere, softJoin = "stream = $1 AND key = ANY($2::text[])", " AND t.stream = $1"
+	}
+	st := stmts{
 		// Rows go in in array order, which is key order: concurrent writers
 		// of a shared table lock keys in the same order.
 		upsert: fmt.Sprintf(`INSERT INTO %s AS t (key, value, stream, txid, event_time, synced_offset, synced_at)
@@ -55,7 +64,18 @@ func (d dialect) prepare(name string, scope table.KeyScope) stmts {
 		delete: fmt.Sprintf(`DELETE FROM %[1]s AS t USING (
 				SELECT key FROM %[1]s WHERE %[2]s ORDER BY key COLLATE "C" FOR UPDATE
 			) AS d WHERE %[3]s`, ident, deleteWhere, deleteJoin),
+		// Live rows are locked in key order, then marked deleted with the
+		// delete's metadata; a tombstone or a missing row is left alone.
+		softDelete: fmt.Sprintf(`UPDATE %[1]s AS t SET deleted_at = statement_timestamp(), synced_at = statement_timestamp(),
+				stream = $1, txid = u.txid, event_time = u.event_time, synced_offset = u.synced_offset
+			FROM (
+				SELECT key FROM %[1]s WHERE %[2]s AND deleted_at IS NULL ORDER BY key COLLATE "C" FOR UPDATE
+			) AS d, unnest($2::text[], $3::text[], $4::timestamptz[], $5::text[]) AS u(key, txid, event_time, synced_offset)
+			WHERE t.key = d.key AND u.key = d.key%[3]s`, ident, softWhere, softJoin),
 	}
+	st.upsertSoft = st.upsert + ", deleted_at = NULL"
+	st.moveSoft = st.move + ", deleted_at = NULL"
+	return st
 }
 
 // keyArgs are the arguments that select rows of t by key: the keys, and the

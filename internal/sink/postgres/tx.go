@@ -50,7 +50,7 @@ func (s *Sink) Begin(ctx context.Context, stream, expectedOffset string) (sink.T
 // offset they become visible at.
 func (t *tx) Write(ctx context.Context, b *sink.Batch, rec *sink.Recorder) error {
 	if b.HasReset() {
-		tables, err := t.s.flow.ResetRows(ctx, execer{t.tx}, t.stream)
+		tables, err := t.s.flow.ResetStreamRows(ctx, execer{t.tx}, t.stream, time.Now())
 		if err != nil {
 			return err
 		}
@@ -67,6 +67,9 @@ func (t *tx) Write(ctx context.Context, b *sink.Batch, rec *sink.Recorder) error
 		}
 		ops = ops[n:]
 	}
+	if err := t.writeHistory(ctx, b.History()); err != nil {
+		return err
+	}
 	return t.writeRejects(ctx, b.Rejects())
 }
 
@@ -77,15 +80,15 @@ func (t *tx) writeType(ctx context.Context, ops []state.Op, rec *sink.Recorder) 
 	if err != nil {
 		return err
 	}
-	var up upsertArgs
-	var deletes []string
+	var up, dels upsertArgs
 	for i := range ops {
 		if ops[i].Delete {
-			deletes = append(deletes, ops[i].Key)
+			dels.add(&ops[i])
 		} else {
 			up.add(&ops[i])
 		}
 	}
+	deletes := dels.keys
 	if err := t.upsert(ctx, tbl, &up); err != nil {
 		return fmt.Errorf("upsert into %s: %w", tbl.Name, err)
 	}
@@ -94,7 +97,12 @@ func (t *tx) writeType(ctx context.Context, ops []state.Op, rec *sink.Recorder) 
 			return err
 		}
 	}
-	if len(deletes) > 0 {
+	switch {
+	case len(deletes) > 0 && tbl.Soft:
+		if _, err := t.tx.Exec(ctx, tbl.SQL.softDelete, t.stream, dels.keys, dels.txids, dels.times, dels.offsets); err != nil {
+			return fmt.Errorf("mark deleted in %s: %w", tbl.Name, err)
+		}
+	case len(deletes) > 0:
 		if _, err := t.tx.Exec(ctx, tbl.SQL.delete, keyArgs(tbl, deletes, t.stream)...); err != nil {
 			return fmt.Errorf("delete from %s: %w", tbl.Name, err)
 		}
@@ -125,8 +133,12 @@ func (t *tx) upsert(ctx context.Context, tbl *entity, up *upsertArgs) error {
 	if n == 0 {
 		return nil
 	}
+	upsert, move := tbl.SQL.upsert, tbl.SQL.move
+	if tbl.Soft {
+		upsert, move = tbl.SQL.upsertSoft, tbl.SQL.moveSoft
+	}
 	if n < copyThreshold {
-		_, err := t.tx.Exec(ctx, tbl.SQL.upsert, t.stream, up.keys, up.values, up.txids, up.times, up.offsets)
+		_, err := t.tx.Exec(ctx, upsert, t.stream, up.keys, up.values, up.txids, up.times, up.offsets)
 		return err
 	}
 	if _, err := t.tx.Exec(ctx, stageDDL); err != nil {
@@ -138,7 +150,7 @@ func (t *tx) upsert(ctx context.Context, tbl *entity, up *upsertArgs) error {
 	if _, err := t.tx.CopyFrom(ctx, pgx.Identifier{"pg_temp", "syncd_stage"}, stageColumns, rows); err != nil {
 		return fmt.Errorf("copy: %w", err)
 	}
-	_, err := t.tx.Exec(ctx, tbl.SQL.move, t.stream)
+	_, err := t.tx.Exec(ctx, move, t.stream)
 	return err
 }
 

@@ -105,7 +105,8 @@ func parseTime(s string) (time.Time, error) {
 	return t, nil
 }
 
-// ResetStream removes the stream's rows from every entity table, its rejects,
+// ResetStream removes the stream's rows from every entity table (tombstones
+// included) and history table, its rejects,
 // txids and checkpoint, in one transaction; it returns sink.ErrNotFound if
 // the stream has no checkpoint. A transaction of the stream open meanwhile
 // then fails to commit with sink.ErrConflict.
@@ -118,7 +119,7 @@ func (s *Sink) ResetStream(ctx context.Context, stream string) error {
 		if n, err := res.RowsAffected(); err != nil || n == 0 {
 			return errors.Join(err, sink.ErrNotFound)
 		}
-		if _, err := s.flow.ResetRows(ctx, sink.SQLExecer(conn), stream); err != nil {
+		if err := s.flow.RemoveStream(ctx, sink.SQLExecer(conn), stream); err != nil {
 			return err
 		}
 		for _, q := range []string{`DELETE FROM syncd_rejects WHERE stream = ?`, `DELETE FROM syncd_txids WHERE stream = ?`} {

@@ -105,9 +105,19 @@ func (dialect) RenameTable(from, to string) []string {
 func (dialect) ChangeKeyScope(ctx context.Context, ex sink.Execer, name string, scope table.KeyScope) error {
 	const tmp = "syncd_rebuild"
 	cols := "key, value, stream, txid, event_time, synced_offset, synced_at"
+	ddl := tableDDL(tmp, scope)
+	var soft bool
+	q := `SELECT EXISTS (SELECT 1 FROM pragma_table_xinfo(?1, 'main') WHERE name = 'deleted_at')`
+	if err := ex.Query(ctx, q, []any{name}, func(scan func(...any) error) error { return scan(&soft) }); err != nil {
+		return fmt.Errorf("read the columns of %s: %w", name, err)
+	}
+	if soft { // tombstones stay tombstones
+		cols += ", deleted_at"
+		ddl += `; ALTER TABLE main.` + tmp + ` ADD COLUMN deleted_at TEXT`
+	}
 	stmts := []string{
 		`DROP TABLE IF EXISTS main.` + tmp,
-		tableDDL(tmp, scope),
+		ddl,
 		`INSERT INTO main.` + tmp + ` (` + cols + `) SELECT ` + cols + ` FROM ` + ident(name),
 		`DROP TABLE ` + ident(name),
 		`ALTER TABLE main.` + tmp + ` RENAME TO ` + quoteIdent(name),

@@ -11,6 +11,11 @@ import (
 type stmts struct {
 	upsert string // args: stream, synced_at, type
 	delete string // args: see typeArgs
+
+	// The same for a table with soft deletes: upsertSoft clears deleted_at;
+	// softDelete marks live rows deleted with the delete's metadata (args:
+	// the commit time, stream, type).
+	upsertSoft, softDelete string
 }
 
 // entity is an entity table as the shared flow knows it.
@@ -23,7 +28,11 @@ func (dialect) prepare(name string, scope table.KeyScope) stmts {
 	if scope == table.ScopeStream {
 		pk, deleteWhere = "stream, key", "stream = ? AND "
 	}
-	return stmts{
+	streamMatch := ""
+	if scope == table.ScopeStream {
+		streamMatch = " AND t.stream = ?2"
+	}
+	st := stmts{
 		// WHERE is required before ON CONFLICT in INSERT … SELECT (SQLite's
 		// parsing rule); rows go in key order.
 		upsert: fmt.Sprintf(`INSERT INTO %s (key, value, stream, txid, event_time, synced_offset, synced_at)
@@ -33,7 +42,13 @@ func (dialect) prepare(name string, scope table.KeyScope) stmts {
 				txid = excluded.txid, event_time = excluded.event_time,
 				synced_offset = excluded.synced_offset, synced_at = excluded.synced_at`, ident(name), pk),
 		delete: fmt.Sprintf(`DELETE FROM %s WHERE %skey IN (SELECT key FROM temp.syncd_stage WHERE type = ? AND del)`, ident(name), deleteWhere),
+		softDelete: fmt.Sprintf(`UPDATE %s AS t SET deleted_at = ?1, synced_at = ?1, stream = ?2,
+				txid = s.txid, event_time = s.event_time, synced_offset = s.synced_offset
+			FROM (SELECT key, txid, event_time, synced_offset FROM temp.syncd_stage WHERE type = ?3 AND del) AS s
+			WHERE t.key = s.key%s AND t.deleted_at IS NULL`, ident(name), streamMatch),
 	}
+	st.upsertSoft = st.upsert + ", deleted_at = NULL"
+	return st
 }
 
 // typeArgs are the arguments of the delete and of the NULL counter: the

@@ -32,9 +32,21 @@ const stageDDL = `
 		txid            TEXT
 	);
 	CREATE TEMP TABLE IF NOT EXISTS syncd_stage_txids (txid TEXT PRIMARY KEY) WITHOUT ROWID;
+	CREATE TEMP TABLE IF NOT EXISTS syncd_stage_history (
+		seq           INTEGER PRIMARY KEY,
+		type          TEXT NOT NULL,
+		key           TEXT NOT NULL,
+		operation     TEXT NOT NULL,
+		value         TEXT,
+		old_value     TEXT,
+		txid          TEXT,
+		event_time    TEXT,
+		synced_offset TEXT NOT NULL
+	);
 	DELETE FROM temp.syncd_stage;
 	DELETE FROM temp.syncd_stage_rejects;
-	DELETE FROM temp.syncd_stage_txids`
+	DELETE FROM temp.syncd_stage_txids;
+	DELETE FROM temp.syncd_stage_history`
 
 // stageOp keeps the last op per (type, key) across the Writes of one
 // transaction, as the batch does within one Write.
@@ -94,6 +106,9 @@ func (t *tx) Write(ctx context.Context, b *sink.Batch, _ *sink.Recorder) error {
 			t.reset = true
 		}
 		if err := t.stageOps(ctx, b.Ops()); err != nil {
+			return err
+		}
+		if err := t.stageHistoryRows(ctx, b.History()); err != nil {
 			return err
 		}
 		return t.stageRejects(ctx, b.Rejects())
@@ -219,7 +234,8 @@ func (t *tx) Abort(ctx context.Context, cause error) error {
 // or drops the connection if that fails.
 func (t *tx) clearStage(ctx context.Context) {
 	_, err := t.conn.ExecContext(context.WithoutCancel(ctx),
-		`DELETE FROM temp.syncd_stage; DELETE FROM temp.syncd_stage_rejects; DELETE FROM temp.syncd_stage_txids`)
+		`DELETE FROM temp.syncd_stage; DELETE FROM temp.syncd_stage_rejects; DELETE FROM temp.syncd_stage_txids;
+		DELETE FROM temp.syncd_stage_history`)
 	if err != nil {
 		discard(t.conn)
 		return
@@ -241,13 +257,16 @@ func (t *tx) apply(ctx context.Context, c sink.Commit, created map[string]*entit
 		return errors.Join(err, sink.ErrConflict)
 	}
 	if t.reset {
-		tables, err := t.s.flow.ResetRows(ctx, sink.SQLExecer(t.conn), t.stream)
+		tables, err := t.s.flow.ResetStreamRows(ctx, sink.SQLExecer(t.conn), t.stream, ts)
 		if err != nil {
 			return err
 		}
 		rec.Touch(tables...)
 	}
 	if err := t.applyRows(ctx, ts, created, rec); err != nil {
+		return err
+	}
+	if err := t.applyHistory(ctx, ts, created); err != nil {
 		return err
 	}
 	if _, err := t.conn.ExecContext(ctx, `INSERT INTO syncd_rejects (stream, response_offset, position, raw, reason, created_at, txid)
@@ -274,20 +293,25 @@ func (t *tx) applyRows(ctx context.Context, ts string, created map[string]*entit
 	}
 	ex := sink.SQLExecer(t.conn)
 	for _, typ := range types {
-		tbl := t.s.flow.Cached(typ)
-		if tbl == nil {
-			if tbl, err = t.s.flow.Resolve(ctx, ex, typ); err != nil {
-				return err
-			}
-			created[typ] = tbl
+		tbl, err := t.tableOf(ctx, typ, created)
+		if err != nil {
+			return err
 		}
-		if _, err := t.conn.ExecContext(ctx, tbl.SQL.upsert, t.stream, ts, typ); err != nil {
+		upsert := tbl.SQL.upsert
+		if tbl.Soft {
+			upsert = tbl.SQL.upsertSoft
+		}
+		if _, err := t.conn.ExecContext(ctx, upsert, t.stream, ts, typ); err != nil {
 			return fmt.Errorf("upsert into %s: %w", tbl.Name, err)
 		}
 		if err := rec.CountNulls(ctx, ex, tbl.Name, tbl.Nulls, typeArgs(tbl, t.stream, typ)...); err != nil {
 			return err
 		}
-		if _, err := t.conn.ExecContext(ctx, tbl.SQL.delete, typeArgs(tbl, t.stream, typ)...); err != nil {
+		if tbl.Soft {
+			if _, err := t.conn.ExecContext(ctx, tbl.SQL.softDelete, ts, t.stream, typ); err != nil {
+				return fmt.Errorf("mark deleted in %s: %w", tbl.Name, err)
+			}
+		} else if _, err := t.conn.ExecContext(ctx, tbl.SQL.delete, typeArgs(tbl, t.stream, typ)...); err != nil {
 			return fmt.Errorf("delete from %s: %w", tbl.Name, err)
 		}
 		rec.Touch(tbl.Name)
@@ -295,20 +319,46 @@ func (t *tx) applyRows(ctx context.Context, ts string, created map[string]*entit
 	return nil
 }
 
+// tableOf returns the table of typ, resolving it inside the write
+// transaction (and noting it in created) when it is not cached.
+func (t *tx) tableOf(ctx context.Context, typ string, created map[string]*entity) (*entity, error) {
+	if tbl := t.s.flow.Cached(typ); tbl != nil {
+		return tbl, nil
+	}
+	if tbl := created[typ]; tbl != nil {
+		return tbl, nil
+	}
+	tbl, err := t.s.flow.Resolve(ctx, sink.SQLExecer(t.conn), typ)
+	if err != nil {
+		return nil, err
+	}
+	created[typ] = tbl
+	return tbl, nil
+}
+
 // stagedTypes lists the types of the staged ops in order.
 func (t *tx) stagedTypes(ctx context.Context) ([]string, error) {
-	rows, err := t.conn.QueryContext(ctx, `SELECT DISTINCT type FROM temp.syncd_stage ORDER BY type`)
+	types, err := t.strings(ctx, `SELECT DISTINCT type FROM temp.syncd_stage ORDER BY type`)
 	if err != nil {
 		return nil, fmt.Errorf("list staged types: %w", err)
 	}
-	defer rows.Close()
-	var types []string
-	for rows.Next() {
-		var typ string
-		if err := rows.Scan(&typ); err != nil {
-			return nil, fmt.Errorf("list staged types: %w", err)
-		}
-		types = append(types, typ)
+	return types, nil
+}
+
+// strings returns the first column of every row of query.
+func (t *tx) strings(ctx context.Context, query string) ([]string, error) {
+	rows, err := t.conn.QueryContext(ctx, query)
+	if err != nil {
+		return nil, err
 	}
-	return types, rows.Err()
+	defer rows.Close()
+	var out []string
+	for rows.Next() {
+		var s string
+		if err := rows.Scan(&s); err != nil {
+			return nil, err
+		}
+		out = append(out, s)
+	}
+	return out, rows.Err()
 }
