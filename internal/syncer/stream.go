@@ -186,7 +186,9 @@ func (l *streamLoop) begin() *txn {
 		b = state.NewBatch()
 	}
 	l.spare = nil
-	return newTxn(l.opts, l.stream.Name, l.committed.NextOffset, b)
+	t := newTxn(l.opts, l.stream.Name, l.committed.NextOffset, b)
+	t.history(l.opts.History, l.committed.EventsApplied)
+	return t
 }
 
 // end drops a transaction object: whatever it did not commit is rolled back

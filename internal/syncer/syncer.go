@@ -79,6 +79,11 @@ type Options struct {
 	// started, with its stack, instead of the runtime printing it (cmd/syncd
 	// prints it redacted and exits 2). It must not return normally.
 	OnPanic func(v any, stack []byte)
+	// History, when set, says which entity types keep a history table
+	// (the mapping's history: true): every change event of such a type is
+	// also kept, numbered by seq from the checkpoint's events_applied, and
+	// written in the same transaction as the checkpoint.
+	History func(typ string) bool
 	// OnCommit, when set, receives the result of every commit (txid
 	// waiters, notifications). Called by the stream's loop after the commit.
 	OnCommit func(Result)

@@ -50,6 +50,9 @@ type txn struct {
 	bg    background
 	count Counts
 	bytes int64 // response bytes read since the transaction began
+
+	keep    func(typ string) bool // the types that keep history; nil: none
+	seqBase int64                 // the stream's events_applied when the transaction began
 }
 
 // background is the one batch a transaction may have in flight: written into
@@ -66,6 +69,15 @@ type background struct {
 
 func newTxn(opts *Options, stream, expect string, batch *state.Batch) *txn {
 	return &txn{w: opts.Sink, stream: stream, expect: expect, max: opts.MaxBatchBytes, opts: opts, batch: batch, count: Counts{Ops: map[string]int{}}}
+}
+
+// history makes the transaction's batches keep the history rows of the
+// types keep selects, numbered on from events_applied: the seq of an event
+// is the same whatever the response or flush boundaries.
+func (t *txn) history(keep func(typ string) bool, eventsApplied int64) {
+	t.keep, t.seqBase = keep, eventsApplied
+	t.batch.SetHistory(keep)
+	t.batch.SetSeqBase(eventsApplied)
 }
 
 // pending counts the change events read into the transaction, written or not.
@@ -111,6 +123,8 @@ func (t *txn) flushBehind(ctx context.Context, offset string) error {
 	if next == nil {
 		next = state.NewBatch()
 	}
+	next.SetHistory(t.keep)
+	next.SetSeqBase(t.seqBase + t.count.Events)
 	t.batch, t.bg.spare, t.bg.batch, t.bg.offset = next, nil, b, offset
 	done := make(chan error, 1)
 	t.bg.done = done
@@ -151,6 +165,7 @@ func (t *txn) flush(ctx context.Context, offset string) error {
 	}
 	t.counted(t.batch)
 	t.batch.Clear()
+	t.batch.SetSeqBase(t.seqBase + t.count.Events)
 	return nil
 }
 
