@@ -17,6 +17,11 @@ type Op struct {
 	// Offset is the Stream-Next-Offset of the response that carried the change
 	// (the row's synced_offset).
 	Offset string
+	// LastValue, for a Delete that replaced an insert, update or upsert of
+	// the same key in the batch, is that change's value (nil otherwise): a
+	// table with soft deletes keeps it in the tombstone, so the tombstone
+	// is the same whatever the batch boundaries.
+	LastValue []byte
 }
 
 // Reject is a message that is not a valid State Protocol event, kept for the
@@ -116,7 +121,14 @@ func (b *Batch) AddChange(c Change, offset string) {
 	}
 	var reuse []byte
 	if i, ok := b.index[opKey{c.Type, c.Key}]; ok {
-		reuse = b.ops[i].Value // the op it replaces is dropped
+		prev := b.ops[i] // the op it replaces is dropped
+		reuse = prev.Value
+		if op.Delete {
+			op.LastValue, reuse = prev.Value, nil
+			if prev.Delete {
+				op.LastValue = prev.LastValue
+			}
+		}
 	}
 	op.Value = cloneValue(c, reuse)
 	b.putOp(op)
@@ -204,7 +216,7 @@ func (b *Batch) putOp(op Op) {
 // opSize approximates the bytes an op holds (its Offset is shared by every
 // op of a response and not counted).
 func opSize(op Op) int {
-	return len(op.Type) + len(op.Key) + len(op.Value) + len(op.TxID) +
+	return len(op.Type) + len(op.Key) + len(op.Value) + len(op.LastValue) + len(op.TxID) +
 		len(op.Timestamp) + opOverhead
 }
 

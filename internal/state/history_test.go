@@ -94,3 +94,26 @@ func TestDecodeOldValue(t *testing.T) {
 		t.Fatalf("delete: %+v", ev)
 	}
 }
+
+// TestBatchDeleteKeepsLastValue checks that a delete replacing a write of
+// the same key keeps that write's value for tombstones, through repeated
+// deletes, and that a delete of a key not written in the batch has none.
+func TestBatchDeleteKeepsLastValue(t *testing.T) {
+	b := NewBatch()
+	b.AddChange(Change{Type: "t", Key: "k", Op: Insert, Value: []byte(`1`)}, "o")
+	b.AddChange(Change{Type: "t", Key: "k", Op: Update, Value: []byte(`2`)}, "o")
+	b.AddChange(Change{Type: "t", Key: "k", Op: Delete}, "o")
+	b.AddChange(Change{Type: "t", Key: "k", Op: Delete}, "o")
+	b.AddChange(Change{Type: "t", Key: "x", Op: Delete}, "o")
+	ops := b.Ops()
+	if len(ops) != 2 || !ops[0].Delete || string(ops[0].LastValue) != `2` || ops[0].Value != nil {
+		t.Fatalf("ops = %+v, want k deleted with last value 2", ops)
+	}
+	if ops[1].LastValue != nil {
+		t.Fatalf("delete of a key not written in the batch has last value %q", ops[1].LastValue)
+	}
+	b.AddChange(Change{Type: "t", Key: "k", Op: Upsert, Value: []byte(`3`)}, "o")
+	if op := b.Ops()[0]; op.Delete || op.LastValue != nil || string(op.Value) != `3` {
+		t.Fatalf("upsert after the delete: %+v", op)
+	}
+}

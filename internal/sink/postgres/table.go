@@ -19,7 +19,7 @@ type stmts struct {
 
 	// The same for a table with soft deletes: the upserts clear
 	// deleted_at; softDelete marks live rows deleted (args: stream, keys,
-	// txids, event times, offsets).
+	// txids, event times, offsets, last values).
 	upsertSoft, moveSoft, softDelete string
 }
 
@@ -64,14 +64,19 @@ func (d dialect) prepare(name string, scope table.KeyScope) stmts {
 		delete: fmt.Sprintf(`DELETE FROM %[1]s AS t USING (
 				SELECT key FROM %[1]s WHERE %[2]s ORDER BY key COLLATE "C" FOR UPDATE
 			) AS d WHERE %[3]s`, ident, deleteWhere, deleteJoin),
-		// Live rows are locked in key order, then marked deleted with the
-		// delete's metadata; a tombstone or a missing row is left alone.
+		// The rows are locked in key order, then live ones are marked
+		// deleted with the delete's metadata. A delete that replaced a
+		// write of the key in the batch (u.value, its LastValue) also
+		// re-marks a tombstone with that value: the key was live in
+		// between. A missing row is left alone.
 		softDelete: fmt.Sprintf(`UPDATE %[1]s AS t SET deleted_at = statement_timestamp(), synced_at = statement_timestamp(),
-				stream = $1, txid = u.txid, event_time = u.event_time, synced_offset = u.synced_offset
+				stream = $1, txid = u.txid, event_time = u.event_time, synced_offset = u.synced_offset,
+				value = coalesce(u.value::jsonb, t.value)
 			FROM (
-				SELECT key FROM %[1]s WHERE %[2]s AND deleted_at IS NULL ORDER BY key COLLATE "C" FOR UPDATE
-			) AS d, unnest($2::text[], $3::text[], $4::timestamptz[], $5::text[]) AS u(key, txid, event_time, synced_offset)
-			WHERE t.key = d.key AND u.key = d.key%[3]s`, ident, softWhere, softJoin),
+				SELECT key FROM %[1]s WHERE %[2]s ORDER BY key COLLATE "C" FOR UPDATE
+			) AS d, unnest($2::text[], $3::text[], $4::timestamptz[], $5::text[], $6::text[])
+				AS u(key, txid, event_time, synced_offset, value)
+			WHERE t.key = d.key AND u.key = d.key%[3]s AND (t.deleted_at IS NULL OR u.value IS NOT NULL)`, ident, softWhere, softJoin),
 	}
 	st.upsertSoft = st.upsert + ", deleted_at = NULL"
 	st.moveSoft = st.move + ", deleted_at = NULL"

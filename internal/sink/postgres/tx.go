@@ -81,9 +81,11 @@ func (t *tx) writeType(ctx context.Context, ops []state.Op, rec *sink.Recorder) 
 		return err
 	}
 	var up, dels upsertArgs
+	var lastValues []pgtype.Text
 	for i := range ops {
 		if ops[i].Delete {
 			dels.add(&ops[i])
+			lastValues = append(lastValues, jsonText(ops[i].LastValue))
 		} else {
 			up.add(&ops[i])
 		}
@@ -99,7 +101,7 @@ func (t *tx) writeType(ctx context.Context, ops []state.Op, rec *sink.Recorder) 
 	}
 	switch {
 	case len(deletes) > 0 && tbl.Soft:
-		if _, err := t.tx.Exec(ctx, tbl.SQL.softDelete, t.stream, dels.keys, dels.txids, dels.times, dels.offsets); err != nil {
+		if _, err := t.tx.Exec(ctx, tbl.SQL.softDelete, t.stream, dels.keys, dels.txids, dels.times, dels.offsets, lastValues); err != nil {
 			return fmt.Errorf("mark deleted in %s: %w", tbl.Name, err)
 		}
 	case len(deletes) > 0:

@@ -375,6 +375,34 @@ func testSoftDeletes(t *testing.T, s Sink) {
 	wantSoft(t, s, "user",
 		`s/a={"n":3} live t4 NULL 4`,
 		`s/b={"n":2} live NULL NULL 1`)
+
+	// Tombstones do not depend on batch boundaries: a live row updated
+	// then deleted keeps the update's value, and a tombstone revived then
+	// deleted keeps the revival's, in one Write or across Writes of one
+	// transaction.
+	commit(t, s, "s", "4", "5", hbatch(10, nil, ev{op: state.Delete, typ: "user", key: "b", offs: "5"}))
+	c := ctx(t)
+	tx, err := s.Begin(c, "s", "5")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, b := range []*sink.Batch{
+		hbatch(11, nil,
+			ev{op: state.Update, typ: "user", key: "a", value: `{"n":4}`, offs: "6"},
+			ev{op: state.Upsert, typ: "user", key: "b", value: `{"n":5}`, offs: "6"},
+			ev{op: state.Delete, typ: "user", key: "b", txid: "t6", offs: "6"}),
+		hbatch(14, nil, ev{op: state.Delete, typ: "user", key: "a", txid: "t7", offs: "6"}),
+	} {
+		if err := tx.Write(c, b); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := tx.Commit(c, sink.Commit{NextOffset: "6", UpToDate: true, Events: 4}); err != nil {
+		t.Fatal(err)
+	}
+	wantSoft(t, s, "user",
+		`s/a={"n":4} deleted t7 NULL 6`,
+		`s/b={"n":5} deleted t6 NULL 6`)
 }
 
 // testSoftDeletesReset: a reset control event marks the stream's live rows

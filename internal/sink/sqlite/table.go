@@ -42,10 +42,13 @@ func (dialect) prepare(name string, scope table.KeyScope) stmts {
 				txid = excluded.txid, event_time = excluded.event_time,
 				synced_offset = excluded.synced_offset, synced_at = excluded.synced_at`, ident(name), pk),
 		delete: fmt.Sprintf(`DELETE FROM %s WHERE %skey IN (SELECT key FROM temp.syncd_stage WHERE type = ? AND del)`, ident(name), deleteWhere),
+		// A delete that replaced a write of the key (s.value) also
+		// re-marks a tombstone with that value: the key was live in between.
 		softDelete: fmt.Sprintf(`UPDATE %s AS t SET deleted_at = ?1, synced_at = ?1, stream = ?2,
-				txid = s.txid, event_time = s.event_time, synced_offset = s.synced_offset
-			FROM (SELECT key, txid, event_time, synced_offset FROM temp.syncd_stage WHERE type = ?3 AND del) AS s
-			WHERE t.key = s.key%s AND t.deleted_at IS NULL`, ident(name), streamMatch),
+				txid = s.txid, event_time = s.event_time, synced_offset = s.synced_offset,
+				value = coalesce(s.value, t.value)
+			FROM (SELECT key, txid, event_time, synced_offset, value FROM temp.syncd_stage WHERE type = ?3 AND del) AS s
+			WHERE t.key = s.key%s AND (t.deleted_at IS NULL OR s.value IS NOT NULL)`, ident(name), streamMatch),
 	}
 	st.upsertSoft = st.upsert + ", deleted_at = NULL"
 	return st

@@ -49,10 +49,13 @@ const stageDDL = `
 	DELETE FROM temp.syncd_stage_history`
 
 // stageOp keeps the last op per (type, key) across the Writes of one
-// transaction, as the batch does within one Write.
+// transaction, as the batch does within one Write. A staged delete keeps the
+// value of the write it replaced (Op.LastValue, within a Write or across
+// them), for tombstones; the moves of deletes read value for nothing else.
 const stageOp = `INSERT INTO temp.syncd_stage (type, key, del, value, txid, event_time, synced_offset)
 	VALUES (?, ?, ?, ?, ?, ?, ?)
-	ON CONFLICT (type, key) DO UPDATE SET del = excluded.del, value = excluded.value,
+	ON CONFLICT (type, key) DO UPDATE SET del = excluded.del,
+		value = CASE WHEN excluded.del AND excluded.value IS NULL THEN syncd_stage.value ELSE excluded.value END,
 		txid = excluded.txid, event_time = excluded.event_time, synced_offset = excluded.synced_offset`
 
 // tx is the SQLite half of one stream's transaction (sink.TxDriver): a
@@ -166,11 +169,14 @@ func (t *tx) stageOps(ctx context.Context, ops []state.Op) error {
 	for i := range ops {
 		op := &ops[i]
 		var value any
-		if !op.Delete {
+		switch {
+		case !op.Delete:
 			value = "null" // a change always carries a value; never write SQL NULL
 			if op.Value != nil {
 				value = string(op.Value)
 			}
+		case op.LastValue != nil:
+			value = string(op.LastValue)
 		}
 		if _, err := stmt.ExecContext(ctx, op.Type, op.Key, op.Delete, value,
 			nullIfEmpty(op.TxID), nullIfEmpty(op.Timestamp), op.Offset); err != nil {
