@@ -74,6 +74,7 @@ func runCommand(ctx context.Context, env *environment, args []string) error {
 	registerLeases(reg, fl)
 	srv.attach(s, db, hub)
 	defer pruneTxIDs(ctx, db, p.TxIDRetention, log)()
+	defer pruneHistory(ctx, db, p.file(), p.log)()
 
 	log.Info("syncd starting", "version", version, "streams", len(s.Status()), "database", redactURL(p.DatabaseURL), "once", *once)
 	if err := s.Run(ctx); err != nil {
@@ -102,6 +103,7 @@ func newSyncer(p *plan, db sink.Writer, hub *ops.TxIDHub, once bool, m *metrics.
 		Logger:             p.log,
 		Metrics:            m,
 		Validate:           schemaValidate(p.file(), p.log),
+		History:            historyTypes(p.file()),
 		OnCommit:           func(r syncer.Result) { hub.Committed(r.TxIDs); hub.Committed(r.RejectedTxIDs) },
 		OnPanic:            onPanic,
 	})
