@@ -162,15 +162,36 @@ func TestCrashSafety(t *testing.T) {
 	if testing.Short() {
 		t.Skip("kills a real process repeatedly during a 200,000-event catch-up")
 	}
+	crashSafety(t, crashOptions{prefix: "crash-", first: 120_000, second: 80_000})
+}
+
+// crashOptions vary the crash test: the stream's name prefix, the sizes of
+// the two catch-ups, more settings, and a check run after every kill (with
+// syncd stopped) besides the tables'.
+type crashOptions struct {
+	prefix        string
+	first, second int
+	env           []string
+	check         func(t *testing.T, b *backend, stream string)
+}
+
+func crashSafety(t *testing.T, o crashOptions) {
 	srv := dstest.StartT(t, dstest.Options{LongPollTimeout: time.Second})
 	forEachBackend(t, func(t *testing.T, b *backend) {
-		name := "crash-" + b.name
+		name := o.prefix + b.name
 		if err := srv.Create(context.Background(), name); err != nil {
 			t.Fatal(err)
 		}
 		log := &appendLog{name: name}
-		log.add(t, srv, workload(7, 120_000, 50_000))
-		env := b.env("SYNCD_STREAMS="+srv.StreamURL(name), "SYNCD_MAX_BATCH_BYTES=4194304", "SYNCD_LOG_LEVEL=info")
+		log.add(t, srv, workload(7, o.first, 50_000))
+		env := b.env(append([]string{"SYNCD_STREAMS=" + srv.StreamURL(name), "SYNCD_MAX_BATCH_BYTES=4194304", "SYNCD_LOG_LEVEL=info"}, o.env...)...)
+		consistent := func(t *testing.T, b *backend, log *appendLog) {
+			t.Helper()
+			assertConsistent(t, b, log)
+			if o.check != nil {
+				o.check(t, b, name)
+			}
+		}
 		r := rand.New(rand.NewPCG(uint64(len(b.name)), 42))
 		kill := func(p *proc, max time.Duration) {
 			time.Sleep(time.Duration(r.Int64N(int64(max)))) // a random moment, not a synchronisation
@@ -184,18 +205,18 @@ func TestCrashSafety(t *testing.T) {
 			p := startProc(t, env, "run")
 			waitFor(t, p, "following stream")
 			kill(p, 1500*time.Millisecond)
-			assertConsistent(t, b, log)
+			consistent(t, b, log)
 		}
 		// Commit part of the stream, then kill during the catch-up of the rest.
 		if code, out := runProc(t, env, "run", "--once"); code != 0 {
 			t.Fatalf("run --once: %d\n%s", code, out)
 		}
-		log.add(t, srv, workload(8, 80_000, 50_000))
+		log.add(t, srv, workload(8, o.second, 50_000))
 		for i := range 2 {
 			p := startProc(t, env, "run")
 			waitFor(t, p, "following stream")
 			kill(p, 1500*time.Millisecond)
-			assertConsistent(t, b, log)
+			consistent(t, b, log)
 			t.Logf("catch-up kill %d: checkpoint %s", i, firstOf(b.checkpoint(t, name)))
 		}
 
@@ -223,7 +244,7 @@ func TestCrashSafety(t *testing.T) {
 			if appendErr != nil {
 				t.Fatal(appendErr)
 			}
-			assertConsistent(t, b, log)
+			consistent(t, b, log)
 		}
 
 		// SIGTERM: exits 0 within the shutdown timeout, no partial transaction.
@@ -239,7 +260,7 @@ func TestCrashSafety(t *testing.T) {
 		case <-time.After(15 * time.Second):
 			t.Fatalf("no exit within the shutdown timeout after SIGTERM\n%s", p.out)
 		}
-		assertConsistent(t, b, log)
+		consistent(t, b, log)
 
 		// Finally catch up: exact, each change applied once.
 		code, out := runProc(t, env, "run", "--once")
@@ -250,7 +271,7 @@ func TestCrashSafety(t *testing.T) {
 		if off, _, _, _ := b.checkpoint(t, name); off != tail {
 			t.Fatalf("final checkpoint %s, tail %s", off, tail)
 		}
-		assertConsistent(t, b, log)
+		consistent(t, b, log)
 	})
 }
 
