@@ -49,7 +49,7 @@ type config struct {
 }
 
 // parts are the measurements -skip can leave out.
-var parts = []string{"read", "postgres", "sqlite", "schema", "w2", "live"}
+var parts = []string{"read", "postgres", "sqlite", "schema", "history", "w2", "live"}
 
 func parseFlags() (config, error) {
 	var c config
@@ -246,6 +246,11 @@ func (b *bench) measure(ctx context.Context, run int) (map[string]float64, error
 	}
 	if !c.skip["schema"] {
 		if err := b.measureSchema(ctx, run, r); err != nil {
+			return nil, err
+		}
+	}
+	if !c.skip["history"] {
+		if err := b.measureHistory(ctx, run, r); err != nil {
 			return nil, err
 		}
 	}

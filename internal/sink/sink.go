@@ -80,10 +80,14 @@ type Writer interface {
 // the caller must Rollback and start again from the stored checkpoint.
 type Tx interface {
 	// Write applies the batch inside the transaction without committing:
-	// the reset first (removing every row whose stream column is this stream),
-	// then upserts and deletes in (type, key) order, then rejects and txids.
+	// the reset first (removing every row whose stream column is this stream,
+	// or marking it deleted in a table with soft deletes), then upserts and
+	// deletes in (type, key) order, then the batch's history rows (of the
+	// types configured with history), rejects and txids.
 	// In a table of key scope stream, rows are identified by (stream, key): a
-	// delete removes only this stream's row of the key.
+	// delete removes only this stream's row of the key. In a table with soft
+	// deletes a delete of a live row keeps it with deleted_at set, and an
+	// upsert clears deleted_at.
 	// Entity tables for new types are created and registered in syncd_types as
 	// needed. The batch is left untouched; the caller clears it.
 	Write(ctx context.Context, b *Batch) error
@@ -126,9 +130,10 @@ type Admin interface {
 	// Checkpoints lists every stream's checkpoint, ordered by stream.
 	Checkpoints(ctx context.Context) ([]Checkpoint, error)
 
-	// ResetStream removes the stream's rows from every entity table, its
-	// rejects, txids and checkpoint, in one transaction, so the next run
-	// re-reads it from the start. ErrNotFound when it has no checkpoint.
+	// ResetStream removes the stream's rows from every entity table
+	// (tombstones included) and every history table, its rejects, txids and
+	// checkpoint, in one transaction, so the next run re-reads it from the
+	// start. ErrNotFound when it has no checkpoint.
 	ResetStream(ctx context.Context, stream string) error
 
 	// Rejects returns up to limit of the stream's rejects, oldest first.
@@ -150,7 +155,8 @@ type Sink interface {
 	// mapped type's table is registered and created if missing, and its name,
 	// key scope, generated columns and indexes are brought in line with the
 	// mapping (ALTER TABLE in place, each change logged; rows already there
-	// get their columns computed by the database, nothing is re-read). It is
+	// get their columns computed by the database, nothing is re-read), and
+	// so are its history table and deleted_at column (see HistoryDialect). It is
 	// idempotent; call it after Migrate and before the first Begin. A mapping
 	// the database cannot apply is an error naming the type and column, and
 	// nothing is changed.
