@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgtype"
 
 	"github.com/syncd-io/syncd/internal/sink"
@@ -47,7 +48,7 @@ func (d dialect) CreateHistoryTable(name string) string {
 			txid          text,
 			event_time    timestamptz,
 			synced_offset text        NOT NULL,
-			synced_at     timestamptz NOT NULL,
+			synced_at     timestamptz NOT NULL DEFAULT statement_timestamp(),
 			PRIMARY KEY (stream, seq)
 		);
 		CREATE INDEX IF NOT EXISTS %s ON %s (synced_at)`, d.ident(name), quoteIdent(syncedIndex(name)), d.ident(name))
@@ -121,15 +122,13 @@ func (t *tx) writeHistory(ctx context.Context, rows []state.HistoryRow) error {
 		return nil
 	}
 	var order []string
-	byType := map[string]*historyArgs{}
+	byType := map[string][]int{}
 	for i := range rows {
-		a := byType[rows[i].Type]
-		if a == nil {
-			a = &historyArgs{}
-			byType[rows[i].Type] = a
-			order = append(order, rows[i].Type)
+		typ := rows[i].Type
+		if byType[typ] == nil {
+			order = append(order, typ)
 		}
-		a.add(&rows[i])
+		byType[typ] = append(byType[typ], i)
 	}
 	for _, typ := range order {
 		tbl, err := t.s.table(ctx, typ)
@@ -139,13 +138,46 @@ func (t *tx) writeHistory(ctx context.Context, rows []state.HistoryRow) error {
 		if tbl.History == "" {
 			continue
 		}
-		a := byType[typ]
-		if _, err := t.tx.Exec(ctx, fmt.Sprintf(insertHistory, t.s.internal(tbl.History)), t.stream,
-			a.seqs, a.keys, a.ops, a.values, a.oldValues, a.txids, a.times, a.offsets); err != nil {
+		if idx := byType[typ]; len(idx) >= copyThreshold {
+			err = t.copyHistory(ctx, tbl.History, rows, idx)
+		} else {
+			var a historyArgs
+			for _, i := range idx {
+				a.add(&rows[i])
+			}
+			_, err = t.tx.Exec(ctx, fmt.Sprintf(insertHistory, t.s.internal(tbl.History)), t.stream,
+				a.seqs, a.keys, a.ops, a.values, a.oldValues, a.txids, a.times, a.offsets)
+		}
+		if err != nil {
 			return fmt.Errorf("insert into %s: %w", tbl.History, err)
 		}
 	}
 	return nil
+}
+
+// historyCopyColumns are the columns COPY fills; synced_at takes its
+// default, the COPY statement's timestamp.
+var historyCopyColumns = []string{"stream", "seq", "key", "operation", "value", "old_value", "txid", "event_time", "synced_offset"}
+
+// copyHistory appends the rows at idx with COPY straight into the history
+// table (append-only: no staging needed). It streams them from the batch,
+// so a large batch is not copied into one statement of arrays.
+func (t *tx) copyHistory(ctx context.Context, name string, rows []state.HistoryRow, idx []int) error {
+	src := pgx.CopyFromSlice(len(idx), func(i int) ([]any, error) {
+		h := &rows[idx[i]]
+		return []any{t.stream, h.Seq, h.Key, h.Op.String(), rawJSON(h.Value), rawJSON(h.OldValue),
+			pgtype.Text{String: h.TxID, Valid: h.TxID != ""}, eventTime(h.Timestamp), h.Offset}, nil
+	})
+	_, err := t.tx.CopyFrom(ctx, pgx.Identifier{t.s.schema, name}, historyCopyColumns, src)
+	return err
+}
+
+// rawJSON is raw JSON for a jsonb column, nil (NULL) when absent.
+func rawJSON(raw []byte) any {
+	if raw == nil {
+		return nil
+	}
+	return raw
 }
 
 // PruneHistory deletes history rows older than their type's
