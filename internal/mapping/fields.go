@@ -23,6 +23,8 @@ func unknownField(root *yaml.Node) error {
 
 func walkFields(n *yaml.Node, t reflect.Type, path string) error {
 	switch {
+	case t == reflect.TypeFor[yaml.Node]():
+		// A field kept as a node checks its own value (see typeSpec.options).
 	case t == reflect.TypeFor[columnsSpec]():
 		if n.Kind != yaml.MappingNode {
 			return nil

@@ -66,3 +66,12 @@ func TestParseHistoryErrors(t *testing.T) {
 		}
 	}
 }
+
+// TestParseHistoryNotScalar: a map where a value belongs names the field.
+func TestParseHistoryNotScalar(t *testing.T) {
+	t.Parallel()
+	_, err := Parse("cfg.yaml", []byte("types:\n  message:\n    history: {on: true}\n"))
+	if err == nil || !strings.Contains(err.Error(), "history (line 3)") || !strings.Contains(err.Error(), "cfg.yaml") {
+		t.Fatalf("got %v, want an error naming the file and history (line 3)", err)
+	}
+}
