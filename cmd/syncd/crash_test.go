@@ -3,6 +3,8 @@ package main
 import (
 	"bytes"
 	"context"
+	"database/sql"
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"os"
@@ -187,6 +189,7 @@ func crashSafety(t *testing.T, o crashOptions) {
 		env := b.env(append([]string{"SYNCD_STREAMS=" + srv.StreamURL(name), "SYNCD_MAX_BATCH_BYTES=4194304", "SYNCD_LOG_LEVEL=info"}, o.env...)...)
 		consistent := func(t *testing.T, b *backend, log *appendLog) {
 			t.Helper()
+			awaitLastTx(t, b, name)
 			assertConsistent(t, b, log)
 			if o.check != nil {
 				o.check(t, b, name)
@@ -273,6 +276,29 @@ func crashSafety(t *testing.T, o crashOptions) {
 		}
 		consistent(t, b, log)
 	})
+}
+
+// awaitLastTx waits until the transaction a killed syncd left open on
+// Postgres has ended: the server may still be committing it after the
+// process died, and a check that read the checkpoint before that commit
+// and the tables after it would see them disagree. The transaction holds
+// the checkpoint row lock from Begin to its end, so taking that lock
+// waits exactly for it. SQLite's locks die with the process.
+func awaitLastTx(t *testing.T, b *backend, stream string) {
+	t.Helper()
+	if b.name != "postgres" {
+		return
+	}
+	tx, err := b.open(t).Begin()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tx.Rollback()
+	var one int
+	err = tx.QueryRow(`SELECT 1 FROM syncd_checkpoints WHERE stream = $1 FOR UPDATE`, stream).Scan(&one)
+	if err != nil && !errors.Is(err, sql.ErrNoRows) {
+		t.Fatalf("wait for the killed syncd's transaction: %v", err)
+	}
 }
 
 func waitFor(t *testing.T, p *proc, text string) {
