@@ -83,9 +83,13 @@ func (f *Flow[S]) Configure(ctx context.Context, m table.Mapping) error {
 		return fmt.Errorf("configure tables: %w", err)
 	}
 	tables := map[string]*Table[S]{}
+	// What the transaction did is logged once it committed: a later type's
+	// error rolls back every change, and then none of them happened.
+	log, logged := deferLog(f.logger)
 	err := f.d.ConfigureTx(ctx, func(ex Execer) error {
+		logged.drop() // a retried transaction starts over
 		for _, tm := range m.ConfigureOrder() {
-			t, err := f.configureType(ctx, ex, tm)
+			t, err := f.configureType(ctx, ex, log, tm)
 			if err != nil {
 				return err
 			}
@@ -96,13 +100,15 @@ func (f *Flow[S]) Configure(ctx context.Context, m table.Mapping) error {
 	if err != nil {
 		return fmt.Errorf("configure tables in %s: %w", f.d.Where(), err)
 	}
+	logged.flush(ctx)
 	f.Remember(tables)
 	return nil
 }
 
 // configureType applies one type's mapping and returns its table.
-func (f *Flow[S]) configureType(ctx context.Context, ex Execer, tm table.TypeMapping) (*Table[S], error) {
-	log := f.logger.With("type", tm.Type)
+func (f *Flow[S]) configureType(ctx context.Context, ex Execer, log *slog.Logger, tm table.TypeMapping) (*Table[S], error) {
+	tlog := log
+	log = log.With("type", tm.Type)
 	scope := tm.Scope()
 	name, have, found, err := f.lookupType(ctx, ex, tm.Type)
 	if err != nil {
@@ -128,7 +134,7 @@ func (f *Flow[S]) configureType(ctx context.Context, ex Execer, tm table.TypeMap
 			return nil, err
 		}
 	}
-	if err := f.reconcileColumns(ctx, ex, tm, name); err != nil {
+	if err := f.reconcileColumns(ctx, ex, tlog, tm, name); err != nil {
 		return nil, err
 	}
 	t := f.newTable(name, scope, tm.Columns)
@@ -332,7 +338,7 @@ func (f *Flow[S]) ensureScope(ctx context.Context, ex Execer, log *slog.Logger, 
 
 // reconcileColumns compares the mapping's columns with the table's and
 // applies the difference (table.PlanColumns), logging each change.
-func (f *Flow[S]) reconcileColumns(ctx context.Context, ex Execer, tm table.TypeMapping, name string) error {
+func (f *Flow[S]) reconcileColumns(ctx context.Context, ex Execer, log *slog.Logger, tm table.TypeMapping, name string) error {
 	want, err := f.d.WantedColumns(tm.Columns)
 	if err != nil {
 		return fmt.Errorf("type %q %w", tm.Type, err)
@@ -345,7 +351,7 @@ func (f *Flow[S]) reconcileColumns(ctx context.Context, ex Execer, tm table.Type
 	if err != nil {
 		return err
 	}
-	log := f.logger.With("type", tm.Type, "table", name)
+	log = log.With("type", tm.Type, "table", name)
 	for _, ix := range plan.DropIndexes {
 		if _, err := ex.Exec(ctx, f.d.DropIndex(ix)); err != nil {
 			return fmt.Errorf("type %q: drop index %s: %w", tm.Type, ix, err)
