@@ -40,7 +40,9 @@ type holdingHandler struct {
 	held *heldRecords
 }
 
-func (h *holdingHandler) Enabled(ctx context.Context, l slog.Level) bool { return h.next.Enabled(ctx, l) }
+func (h *holdingHandler) Enabled(ctx context.Context, l slog.Level) bool {
+	return h.next.Enabled(ctx, l)
+}
 
 func (h *holdingHandler) Handle(_ context.Context, r slog.Record) error {
 	h.held.recs = append(h.held.recs, heldRecord{h: h.next, r: r.Clone()})
