@@ -1,0 +1,32 @@
+package syncer
+
+import (
+	"context"
+	"errors"
+
+	"github.com/syncd-io/syncd/internal/sink"
+)
+
+// stopsUpToDate reports whether the loop ends at its first up-to-date
+// commit: in Once mode, or when it runs for CatchUp.
+func (l *streamLoop) stopsUpToDate() bool { return l.opts.Once || l.once }
+
+// CatchUp runs one stream's loop from its stored checkpoint (or
+// Options.StartOffset when it has none) to its next up-to-date boundary,
+// committing by the usual rule, and returns the checkpoint committed there.
+// It is how a scheduler that learns of pending work elsewhere (a pull-wake
+// subscription) processes a stream without holding a live connection to it.
+// A checkpoint conflict or a database error starts again from the stored
+// checkpoint, as in Run; a stream that does not exist, a halt or another
+// read error is returned. CatchUp may run concurrently for different streams;
+// two concurrent calls for the same stream are fenced by the checkpoint
+// compare-and-set, so nothing is applied twice.
+func (s *Syncer) CatchUp(ctx context.Context, st Stream) (sink.Checkpoint, error) {
+	l := newStreamLoop(st, &s.opts)
+	l.once = true
+	err := l.run(ctx)
+	if err == nil && !l.committed.UpToDate && !l.committed.Closed {
+		err = errors.New("syncer: catch-up of " + st.Name + " ended before an up-to-date boundary")
+	}
+	return l.committed, err
+}
