@@ -4,6 +4,8 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/syncd-io/syncd/internal/metrics"
 )
 
 // Collector exports the per-stream gauges that are read at scrape time from
@@ -59,4 +61,37 @@ func bool01(b bool) float64 {
 		return 1
 	}
 	return 0
+}
+
+// NewAggregateCollector returns the same gauges as NewCollector in one series
+// labelled stream="_all" (metrics.AllStreams), for SYNCD_METRICS_PER_STREAM=off:
+// syncd_up_to_date, syncd_stream_stopped and syncd_stream_closed count the
+// streams in that state, syncd_uncommitted_events sums, and
+// syncd_seconds_since_up_to_date_commit is the oldest stream's.
+func NewAggregateCollector(s *Syncer) prometheus.Collector {
+	return aggregateCollector{NewCollector(s)}
+}
+
+type aggregateCollector struct{ c *Collector }
+
+func (a aggregateCollector) Describe(ch chan<- *prometheus.Desc) { a.c.Describe(ch) }
+
+func (a aggregateCollector) Collect(ch chan<- prometheus.Metric) {
+	now := time.Now()
+	var upToDate, uncommitted, halted, closed, since float64
+	for _, st := range a.c.s.Status() {
+		upToDate += bool01(st.UpToDate || st.Closed)
+		uncommitted += float64(st.Uncommitted)
+		halted += bool01(st.Halted != "")
+		closed += bool01(st.Closed)
+		if !st.LastCommit.IsZero() {
+			since = max(since, now.Sub(st.LastCommit).Seconds())
+		}
+	}
+	const all = metrics.AllStreams
+	ch <- prometheus.MustNewConstMetric(a.c.upToDate, prometheus.GaugeValue, upToDate, all)
+	ch <- prometheus.MustNewConstMetric(a.c.sinceCommit, prometheus.GaugeValue, since, all)
+	ch <- prometheus.MustNewConstMetric(a.c.uncommitted, prometheus.GaugeValue, uncommitted, all)
+	ch <- prometheus.MustNewConstMetric(a.c.halted, prometheus.GaugeValue, halted, all)
+	ch <- prometheus.MustNewConstMetric(a.c.closed, prometheus.GaugeValue, closed, all)
 }
