@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"log/slog"
 	"maps"
 	"slices"
 	"sync"
@@ -16,6 +17,13 @@ import (
 
 // releaseTimeout bounds the final ack and release at shutdown.
 const releaseTimeout = 5 * time.Second
+
+// Rounds of at least bigRound streams or slowRound are logged at info (the
+// others at debug: at scale there are several a second).
+const (
+	bigRound  = 100
+	slowRound = 5 * time.Second
+)
 
 // round claims the subscription and processes what needs work. An error
 // means the round should be retried soon (server unreachable).
@@ -64,15 +72,19 @@ func (s *Scheduler) round(ctx context.Context, catchUp CatchUpFunc, reload bool)
 	s.mu.Lock()
 	s.status.Linked, s.status.Pending, s.status.LastError = len(links), len(work), ""
 	s.mu.Unlock()
-	if len(work) > 0 {
-		s.log.Info("catching up streams", "streams", len(work), "claimed", held, "generation", cl.Generation)
-	}
 	var claim *Claim
 	if held {
 		claim = &cl
 	}
+	began := time.Now()
 	err = s.work(ctx, catchUp, work, claim, acks)
 	s.markReady()
+	level := slog.LevelDebug
+	if elapsed := time.Since(began); len(work) >= bigRound || elapsed >= slowRound {
+		level = slog.LevelInfo // a backfill, or a long catch-up
+	}
+	s.log.Log(ctx, level, "subscription round done", "streams", len(work), "claimed", held, "generation", cl.Generation,
+		"elapsed", time.Since(began).Round(time.Millisecond))
 	return err
 }
 

@@ -3,6 +3,7 @@ package syncer
 import (
 	"context"
 	"errors"
+	"log/slog"
 
 	"github.com/syncd-io/syncd/internal/sink"
 )
@@ -24,9 +25,34 @@ func (l *streamLoop) stopsUpToDate() bool { return l.opts.Once || l.once }
 func (s *Syncer) CatchUp(ctx context.Context, st Stream) (sink.Checkpoint, error) {
 	l := newStreamLoop(st, &s.opts)
 	l.once = true
+	// Thousands of short catch-ups a minute: their routine lines (following,
+	// caught up) go to debug; warnings and errors stay as they are.
+	l.log = slog.New(quietHandler{l.log.Handler()})
 	err := l.run(ctx)
 	if err == nil && !l.committed.UpToDate && !l.committed.Closed {
 		err = errors.New("syncer: catch-up of " + st.Name + " ended before an up-to-date boundary")
 	}
 	return l.committed, err
+}
+
+// quietHandler records Info records as Debug.
+type quietHandler struct{ h slog.Handler }
+
+func (q quietHandler) Enabled(ctx context.Context, l slog.Level) bool {
+	return q.h.Enabled(ctx, demote(l))
+}
+
+func (q quietHandler) Handle(ctx context.Context, r slog.Record) error {
+	r.Level = demote(r.Level)
+	return q.h.Handle(ctx, r)
+}
+
+func (q quietHandler) WithAttrs(as []slog.Attr) slog.Handler { return quietHandler{q.h.WithAttrs(as)} }
+func (q quietHandler) WithGroup(name string) slog.Handler    { return quietHandler{q.h.WithGroup(name)} }
+
+func demote(l slog.Level) slog.Level {
+	if l == slog.LevelInfo {
+		return slog.LevelDebug
+	}
+	return l
 }
