@@ -3,6 +3,11 @@ package syncer
 import (
 	"context"
 	"testing"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/syncd-io/syncd/internal/metrics"
+	"github.com/syncd-io/syncd/internal/sink"
 )
 
 // tail is the offset after the recorded stream's last message.
@@ -44,5 +49,39 @@ func TestCatchUpRunsToUpToDateAndResumes(t *testing.T) {
 	assertSynced(t, f.db, st.Name, f.model(t))
 	if got := checkpoint(t, f.db, st.Name); got.NextOffset != cp2.NextOffset {
 		t.Fatalf("stored checkpoint %s, CatchUp returned %s", got.NextOffset, cp2.NextOffset)
+	}
+}
+
+// TestAggregateCollector folds the loops' gauges into one _all series: any
+// stopped stream shows, up to date only when all are, nothing without loops.
+func TestAggregateCollector(t *testing.T) {
+	f := newFixture(t, 7)
+	f.opts.Once = false
+	f.opts.Source = func(ctx context.Context, _ *Syncer) error { <-ctx.Done(); return nil }
+	s, err := New(f.opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(NewAggregateCollector(s))
+	if mfs, err := reg.Gather(); err != nil || len(mfs) != 0 {
+		t.Fatalf("without loops: %v %v, want no series", mfs, err)
+	}
+	s.streams = []*streamLoop{newStreamLoop(Stream{Name: "a"}, &s.opts), newStreamLoop(Stream{Name: "b"}, &s.opts)}
+	s.streams[0].setCommitted(sink.Checkpoint{NextOffset: "1", UpToDate: true}, true)
+	s.streams[1].status.snap.Halted = "boom"
+	got := map[string]float64{}
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		if len(mf.GetMetric()) != 1 || mf.GetMetric()[0].GetLabel()[0].GetValue() != metrics.AllStreams {
+			t.Fatalf("%s: %v, want one _all series", mf.GetName(), mf.GetMetric())
+		}
+		got[mf.GetName()] = mf.GetMetric()[0].GetGauge().GetValue()
+	}
+	if got["syncd_up_to_date"] != 0 || got["syncd_stream_stopped"] != 1 || got["syncd_stream_closed"] != 0 {
+		t.Fatalf("aggregated gauges %v: want up_to_date 0 (b is not), stopped 1 (b is)", got)
 	}
 }
