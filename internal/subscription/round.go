@@ -118,6 +118,11 @@ func (s *Scheduler) plan(links []Link, held bool) (work []Link, acks map[string]
 	acks = map[string]string{}
 	for _, l := range links {
 		if _, bad := s.failed[l.Path]; bad {
+			// Ack its tail so that the server stops waking for it (acked
+			// offsets are hints; the checkpoint still says where syncd is).
+			if held && l.HasPending && committed(l.TailOffset) {
+				acks[l.Path] = l.TailOffset
+			}
 			continue
 		}
 		cp := s.cache[l.Path]
