@@ -44,7 +44,7 @@ func streamCount(t *testing.T) int {
 
 // establishedConns counts the ESTABLISHED TCP connections of process pid to
 // the local port, by matching its socket inodes against /proc/net/tcp{,6}.
-func establishedConns(t *testing.T, pid, port int) int {
+func establishedConns(t testing.TB, pid, port int) int {
 	t.Helper()
 	fds, err := os.ReadDir(fmt.Sprintf("/proc/%d/fd", pid))
 	if err != nil {
@@ -80,7 +80,7 @@ func establishedConns(t *testing.T, pid, port int) int {
 	return n
 }
 
-func serverPort(t *testing.T, srv *dstest.Server) int {
+func serverPort(t testing.TB, srv *dstest.Server) int {
 	t.Helper()
 	i := strings.LastIndex(srv.URL, ":")
 	port, err := strconv.Atoi(srv.URL[i+1:])
