@@ -28,8 +28,9 @@ import (
 //	SYNCD_BENCH_STREAMS=10000 SYNCD_BENCH_SECONDS=30 \
 //	  go test -run '^$' -bench BenchmarkSubscriptionVsSSE -benchtime 1x -timeout 60m ./cmd/syncd
 //
-// N defaults to 1,000 and the period to 20 s. Postgres is used when
-// SYNCD_TEST_DATABASE_URL is set, SQLite otherwise.
+// N defaults to 1,000 and the period to 20 s; SYNCD_BENCH_MODES=subscription
+// runs one mode. Postgres is used when SYNCD_TEST_DATABASE_URL is set, SQLite
+// otherwise.
 func BenchmarkSubscriptionVsSSE(b *testing.B) {
 	n := benchEnv(b, "SYNCD_BENCH_STREAMS", 1000)
 	period := time.Duration(benchEnv(b, "SYNCD_BENCH_SECONDS", 20)) * time.Second
@@ -51,7 +52,11 @@ func BenchmarkSubscriptionVsSSE(b *testing.B) {
 	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
 		b.Fatalf("go build: %v\n%s", err, out)
 	}
-	for _, mode := range []string{"subscription", "sse"} {
+	modes := []string{"subscription", "sse"}
+	if m := os.Getenv("SYNCD_BENCH_MODES"); m != "" {
+		modes = strings.Split(m, ",")
+	}
+	for _, mode := range modes {
 		b.Run(mode, func(b *testing.B) {
 			env, db := latencyDatabase(b, kind)
 			addr := freeAddr(b)

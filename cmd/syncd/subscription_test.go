@@ -27,9 +27,8 @@ import (
 const subscriptionStreams = 300
 
 // maxSubscriptionConns bounds the TCP connections to the stream server that a
-// subscription-mode syncd may hold: the catch-ups in flight, the wake stream
-// reader and a control request, plus slack for a connection being replaced.
-const maxSubscriptionConns = subscription.DefaultConcurrency + 4
+// subscription-mode syncd may hold (the target: 8).
+const maxSubscriptionConns = 8
 
 func streamCount(t *testing.T) int {
 	if s := os.Getenv("SYNCD_TEST_SUBSCRIPTION_STREAMS"); s != "" {

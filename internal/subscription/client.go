@@ -209,13 +209,18 @@ func (c *Client) Claim(ctx context.Context, worker string) (Claim, error) {
 }
 
 // Ack records processed offsets under the claim and extends its lease; with
-// done it also ends the claim (the server wakes again if work is pending).
-func (c *Client) Ack(ctx context.Context, cl Claim, acks []Ack, done bool) error {
+// done it also ends the claim, and nextWake says the server woke the
+// subscription again at once (work arrived meanwhile).
+func (c *Client) Ack(ctx context.Context, cl Claim, acks []Ack, done bool) (nextWake bool, err error) {
 	body := map[string]any{"wake_id": cl.WakeID, "generation": cl.Generation, "acks": acks, "done": done}
 	if acks == nil {
 		body["acks"] = []Ack{}
 	}
-	return c.do(ctx, http.MethodPost, c.actionURL("ack"), cl.Token, body, nil)
+	var out struct {
+		NextWake bool `json:"next_wake"`
+	}
+	err = c.do(ctx, http.MethodPost, c.actionURL("ack"), cl.Token, body, &out)
+	return out.NextWake, err
 }
 
 // Release gives the claim up without marking the work done.

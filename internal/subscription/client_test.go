@@ -97,16 +97,16 @@ func TestClientAgainstReferenceServer(t *testing.T) {
 	if _, err := c.Claim(ctx, "w2"); !errors.Is(err, ErrAlreadyClaimed) || !strings.Contains(err.Error(), "w1") {
 		t.Fatalf("second claim: %v, want ALREADY_CLAIMED by w1", err)
 	}
-	if err := c.Ack(ctx, cl, nil, false); err != nil {
+	if _, err := c.Ack(ctx, cl, nil, false); err != nil {
 		t.Fatalf("heartbeat: %v", err)
 	}
 	stale := cl
 	stale.Generation--
-	if err := c.Ack(ctx, stale, nil, false); !errors.Is(err, ErrFenced) {
+	if _, err := c.Ack(ctx, stale, nil, false); !errors.Is(err, ErrFenced) {
 		t.Fatalf("ack of a stale generation: %v, want FENCED", err)
 	}
-	if err := c.Ack(ctx, cl, []Ack{{Stream: "c/rooms/new", Offset: tail}}, true); err != nil {
-		t.Fatalf("done: %v", err)
+	if next, err := c.Ack(ctx, cl, []Ack{{Stream: "c/rooms/new", Offset: tail}}, true); err != nil || next {
+		t.Fatalf("done: next_wake %t, %v; want no next wake", next, err)
 	}
 	if _, err := c.Claim(ctx, "w2"); !errors.Is(err, ErrNoPendingWork) {
 		t.Fatalf("claim after everything was acked: %v, want NO_PENDING_WORK", err)
@@ -121,7 +121,7 @@ func TestClientAgainstReferenceServer(t *testing.T) {
 	if err := c.Release(ctx, cl2); err != nil {
 		t.Fatalf("release: %v", err)
 	}
-	if err := c.Ack(ctx, cl2, nil, false); err == nil {
+	if _, err := c.Ack(ctx, cl2, nil, false); err == nil {
 		t.Fatal("ack after release accepted")
 	}
 }

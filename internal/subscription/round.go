@@ -25,20 +25,26 @@ const (
 	slowRound = 5 * time.Second
 )
 
-// round claims the subscription and processes what needs work. An error
-// means the round should be retried soon (server unreachable).
-func (s *Scheduler) round(ctx context.Context, catchUp CatchUpFunc, reload bool) error {
-	if reload {
+// round claims the subscription and processes what needs work. With
+// recheck (at start, on the safety timer) it also looks for streams syncd
+// has no checkpoint for, or is behind the server's acked offset on, when no
+// stream has pending work. again says the server woke the subscription
+// during the round, so another round is due at once. An error means the
+// round should be retried soon (server unreachable).
+func (s *Scheduler) round(ctx context.Context, catchUp CatchUpFunc, recheck bool) (again bool, err error) {
+	if recheck {
 		if err := s.reload(ctx); err != nil {
-			return err
+			return false, err
 		}
 	}
 	cl, err := s.opts.Client.Claim(ctx, s.opts.Worker)
 	if errors.Is(err, ErrNotFound) {
 		s.log.Warn("subscription missing on the server (restarted?); creating it again")
 		if err := s.ensure(ctx); err != nil {
-			return err
+			return false, err
 		}
+		s.lastGen.Store(0) // a new subscription counts generations from 0
+		recheck = true     // re-created: every stream is linked at its tail
 		cl, err = s.opts.Client.Claim(ctx, s.opts.Worker)
 	}
 	var links []Link
@@ -46,6 +52,7 @@ func (s *Scheduler) round(ctx context.Context, catchUp CatchUpFunc, reload bool)
 	switch {
 	case err == nil:
 		held, links = true, cl.Streams
+		s.lastGen.Store(cl.Generation)
 		s.setClaim(true, cl.Generation, "")
 		s.log.Debug("claimed", "generation", cl.Generation, "linked", len(links))
 	case errors.Is(err, ErrAlreadyClaimed):
@@ -54,19 +61,23 @@ func (s *Scheduler) round(ctx context.Context, catchUp CatchUpFunc, reload bool)
 		s.setClaim(false, 0, ae.Holder)
 		s.log.Debug("subscription claimed by another replica; waiting for the next wake", "holder", ae.Holder)
 		s.markReady()
-		return nil
+		return false, nil
+	case errors.Is(err, ErrNoPendingWork) && !recheck:
+		s.setClaim(false, 0, "")
+		s.markReady()
+		return false, nil
 	case errors.Is(err, ErrNoPendingWork):
 		// Nothing past the acked offsets; streams syncd has not synced yet
 		// (linked at their tail when the subscription was created) still
 		// need their backfill, fenced by the checkpoint compare-and-set.
 		info, err := s.opts.Client.Get(ctx)
 		if err != nil {
-			return err
+			return false, err
 		}
 		links = info.Streams
 		s.setClaim(false, 0, "")
 	default:
-		return err
+		return false, err
 	}
 	work, acks := s.plan(links, held)
 	s.mu.Lock()
@@ -77,7 +88,7 @@ func (s *Scheduler) round(ctx context.Context, catchUp CatchUpFunc, reload bool)
 		claim = &cl
 	}
 	began := time.Now()
-	err = s.work(ctx, catchUp, work, claim, acks)
+	again, err = s.work(ctx, catchUp, work, claim, acks)
 	s.markReady()
 	level := slog.LevelDebug
 	if elapsed := time.Since(began); len(work) >= bigRound || elapsed >= slowRound {
@@ -85,7 +96,7 @@ func (s *Scheduler) round(ctx context.Context, catchUp CatchUpFunc, reload bool)
 	}
 	s.log.Log(ctx, level, "subscription round done", "streams", len(work), "claimed", held, "generation", cl.Generation,
 		"elapsed", time.Since(began).Round(time.Millisecond))
-	return err
+	return again, err
 }
 
 // reload replaces the checkpoint cache with the database's checkpoints.
@@ -144,7 +155,7 @@ func (s *Scheduler) plan(links []Link, held bool) (work []Link, acks map[string]
 // committed offsets under the claim (when held): heartbeats carry the acks
 // so far, the last ack says done. Losing the claim (fenced, token refused)
 // stops the remaining work; what was committed stays committed.
-func (s *Scheduler) work(ctx context.Context, catchUp CatchUpFunc, links []Link, cl *Claim, initial map[string]string) error {
+func (s *Scheduler) work(ctx context.Context, catchUp CatchUpFunc, links []Link, cl *Claim, initial map[string]string) (again bool, err error) {
 	wctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	a := &acker{s: s, cl: cl, pending: initial, acked: map[string]string{}}
@@ -178,7 +189,7 @@ feed:
 	close(hbDone)
 	hb.Wait()
 	if cl == nil || a.isLost() {
-		return nil
+		return false, nil
 	}
 	if ctx.Err() != nil { // shutting down: ack what was committed, then release
 		bg, stop := context.WithTimeout(context.WithoutCancel(ctx), releaseTimeout)
@@ -190,11 +201,11 @@ feed:
 			s.log.Info("claim released", "generation", cl.Generation)
 		}
 		s.setClaim(false, 0, "")
-		return nil
+		return false, nil
 	}
 	a.flush(ctx, true)
 	s.setClaim(false, 0, "")
-	return nil
+	return a.nextWake, nil
 }
 
 // catchUp runs one stream's catch-up and records its committed offset.
@@ -228,6 +239,8 @@ type acker struct {
 	pending map[string]string // stream → offset committed, not yet acked
 	acked   map[string]string // stream → offset the server holds as acked
 	lost    bool
+	// nextWake: the done ack said the server woke the subscription again.
+	nextWake bool
 }
 
 func (a *acker) add(stream, offset string) {
@@ -268,7 +281,8 @@ func (a *acker) heartbeat(ctx context.Context, cancel context.CancelFunc, done <
 }
 
 // flush sends the pending acks (done: ending the claim). It reports false
-// when the claim is lost.
+// when the claim is lost; after done, a.nextWake says the server woke the
+// subscription again.
 func (a *acker) flush(ctx context.Context, done bool) bool {
 	a.mu.Lock()
 	batch := maps.Clone(a.pending)
@@ -277,17 +291,18 @@ func (a *acker) flush(ctx context.Context, done bool) bool {
 	for _, k := range slices.Sorted(maps.Keys(batch)) {
 		acks = append(acks, Ack{Stream: k, Offset: batch[k]})
 	}
-	err := a.s.opts.Client.Ack(ctx, *a.cl, acks, done)
+	next, err := a.s.opts.Client.Ack(ctx, *a.cl, acks, done)
 	if errors.Is(err, ErrInvalidOffset) {
 		// A stream was deleted or re-created under us: drop these acks (they
 		// are hints only) and keep the claim's bookkeeping going.
 		a.s.log.Warn("server refused acked offsets; dropping them", "streams", len(acks), "err", err)
 		acks = nil
-		err = a.s.opts.Client.Ack(ctx, *a.cl, nil, done)
+		next, err = a.s.opts.Client.Ack(ctx, *a.cl, nil, done)
 	}
 	switch {
 	case err == nil:
 		a.mu.Lock()
+		a.nextWake = next
 		for _, ack := range acks {
 			a.acked[ack.Stream] = ack.Offset
 			if a.pending[ack.Stream] == ack.Offset {
@@ -380,8 +395,11 @@ func (s *Scheduler) readWakes(ctx context.Context, u string, signal func()) erro
 			var ev struct {
 				Type           string `json:"type"`
 				SubscriptionID string `json:"subscription_id"`
+				Generation     int64  `json:"generation"`
 			}
-			if json.Unmarshal(m.Raw, &ev) == nil && ev.Type == "wake" && ev.SubscriptionID == id {
+			// The wake of the generation this process claimed last was
+			// already served (claimed at once after a done with next_wake).
+			if json.Unmarshal(m.Raw, &ev) == nil && ev.Type == "wake" && ev.SubscriptionID == id && ev.Generation != s.lastGen.Load() {
 				hit = true
 			}
 		}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/syncd-io/syncd/internal/consumer"
@@ -57,10 +58,11 @@ type Scheduler struct {
 	opts Options
 	log  *slog.Logger
 
-	mu     sync.Mutex
-	status Status
-	cache  map[string]string // stream name → committed next offset (a lower bound of the database's)
-	failed map[string]string // streams whose catch-up stopped with an error, skipped until restart
+	mu      sync.Mutex
+	status  Status
+	cache   map[string]string // stream name → committed next offset (a lower bound of the database's)
+	failed  map[string]string // streams whose catch-up stopped with an error, skipped until restart
+	lastGen atomic.Int64      // the generation this process claimed last
 }
 
 // New returns a scheduler; Setup and Run start it.
@@ -143,21 +145,25 @@ func (s *Scheduler) Run(ctx context.Context, catchUp CatchUpFunc) error {
 	retry := consumer.Backoff{Initial: 500 * time.Millisecond, Max: s.opts.SafetyInterval}
 	reload := true
 	for {
-		var again <-chan time.Time
-		if err := s.round(ctx, catchUp, reload); err != nil && ctx.Err() == nil {
+		var retryAfter <-chan time.Time
+		again, err := s.round(ctx, catchUp, reload)
+		if err != nil && ctx.Err() == nil {
 			delay := retry.Next(0)
 			s.log.Warn("subscription round failed; retrying", "delay", delay, "err", err)
 			s.setError(err)
-			again = time.After(delay)
+			retryAfter = time.After(delay)
 		} else {
 			retry.Reset()
 		}
 		reload = false
+		if again && err == nil && ctx.Err() == nil {
+			continue // woken during the round: claim at once, without waiting for the wake event
+		}
 		select {
 		case <-ctx.Done():
 			return nil
 		case <-wake:
-		case <-again:
+		case <-retryAfter:
 		case <-tick.C:
 			reload = true
 		}
