@@ -422,7 +422,8 @@ func TestSubscriptionReplicasKill(t *testing.T) {
 // TestSubscriptionServerRestart restarts a file-backed server in the middle
 // of a run: the server forgets its subscriptions (the reference server keeps
 // them in memory), syncd re-creates it, catches up what was appended around
-// the restart from its own checkpoints, and every stream ends exact.
+// the restart from its own checkpoints, and every stream ends exact — the
+// explicit item served by its own loop too.
 func TestSubscriptionServerRestart(t *testing.T) {
 	if testing.Short() {
 		t.Skip("restarts the server")
@@ -432,7 +433,13 @@ func TestSubscriptionServerRestart(t *testing.T) {
 	b := &backend{name: "sqlite", url: "sqlite:" + path, owner: t}
 	srv := dstest.StartT(t, dstest.Options{LongPollTimeout: time.Second, DataDir: t.TempDir()})
 	names := createStreams(t, srv, "rs/s", 30)
-	p := startProc(t, b.env("SYNCD_STREAMS="+srv.URL+"/v1/stream/rs/s/*", "SYNCD_SUBSCRIPTION=rs", "SYNCD_LEASE_TTL=2s", "SYNCD_LOG_LEVEL=info"), "run")
+	// An explicit item next to the glob keeps its own loop (and connection).
+	if err := srv.Create(context.Background(), "rs-explicit"); err != nil {
+		t.Fatal(err)
+	}
+	names = append(names, "rs-explicit")
+	p := startProc(t, b.env("SYNCD_STREAMS="+srv.URL+"/v1/stream/rs/s/*,"+srv.StreamURL("rs-explicit"), "SYNCD_SUBSCRIPTION=rs",
+		"SYNCD_LEASE_TTL=2s", "SYNCD_LOG_LEVEL=info"), "run")
 	waitFor(t, p, "subscription ready")
 	f := &fleetLog{m: newModel(), changes: map[string]int{}}
 	phase := func(seed uint64) {
