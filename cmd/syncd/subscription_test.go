@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -400,6 +401,16 @@ func TestSubscriptionReplicasKill(t *testing.T) {
 	<-procs[victim].done
 	killed := time.Now()
 	survivor = map[string]string{"a": "b", "b": "a"}[victim]
+	// Whether the victim still held the claim when it died (its round may
+	// have ended between the scrape and the kill); the lease-expiry path
+	// itself is covered deterministically by TestSubscriptionTakeoverAfterLease.
+	probe := subscription.NewClient(srv.URL, "rep", http.DefaultClient, nil)
+	held := false
+	if cl, err := probe.Claim(context.Background(), "probe"); err == nil {
+		_ = probe.Release(context.Background(), cl)
+	} else {
+		held = strings.Contains(err.Error(), "held by "+victim)
+	}
 	_, body := opsGet(addrs[survivor], "/metrics")
 	acksBefore := metric(body, "syncd_subscription_acks_total")
 	f.awaitAppends(t, 50)
@@ -407,7 +418,7 @@ func TestSubscriptionReplicasKill(t *testing.T) {
 		_, body := opsGet(addrs[survivor], "/metrics")
 		return metric(body, "syncd_subscription_acks_total") > acksBefore
 	})
-	t.Logf("%s killed holding the claim; %s acked again after %s (lease TTL 2s)", victim, survivor, time.Since(killed).Round(time.Millisecond))
+	t.Logf("%s killed (still holding the claim: %t); %s acked again after %s (lease TTL 2s)", victim, held, survivor, time.Since(killed).Round(time.Millisecond))
 	f.awaitAppends(t, 50)
 	close(stop)
 	if err := <-appended; err != nil {
@@ -462,5 +473,43 @@ func TestSubscriptionServerRestart(t *testing.T) {
 	}
 	if t.Failed() {
 		t.Logf("syncd's log:\n%s", p.out)
+	}
+}
+
+// TestSubscriptionTakeoverAfterLease plays a claimant that died mid-work: a
+// worker claims the subscription and never acks. syncd gets ALREADY_CLAIMED
+// and waits; once the lease expires the server wakes the subscription
+// again, syncd claims and syncs the stream, and the dead worker's token is
+// fenced.
+func TestSubscriptionTakeoverAfterLease(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	srv := dstest.StartT(t, dstest.Options{LongPollTimeout: time.Second})
+	b := &backend{name: "sqlite", url: "sqlite:" + filepath.Join(t.TempDir(), "s.db"), owner: t}
+	names := createStreams(t, srv, "tk/s", 3)
+	p := startProc(t, b.env("SYNCD_STREAMS="+srv.URL+"/v1/stream/tk/s/*", "SYNCD_SUBSCRIPTION=tk", "SYNCD_LEASE_TTL=2s",
+		"SYNCD_LOG_LEVEL=debug", "SYNCD_REPLICA_ID=live"), "run")
+	waitFor(t, p, "subscription ready")
+	f := &fleetLog{m: newModel(), changes: map[string]int{}}
+	ghost := subscription.NewClient(srv.URL, "tk", http.DefaultClient, nil)
+	var cl subscription.Claim
+	i := 0
+	eventually(t, 30*time.Second, "the ghost worker to win a claim", func() bool {
+		i++
+		if err := f.append(t, srv, names[i%len(names)], change("item", fmt.Sprintf("g-%d", i), "insert", map[string]any{"i": i})); err != nil {
+			t.Fatal(err)
+		}
+		var err error
+		cl, err = ghost.Claim(ctx, "ghost")
+		return err == nil
+	})
+	// Work that only a claim can deliver now: the ghost holds it.
+	if err := f.append(t, srv, names[0], change("item", "after-ghost", "insert", map[string]any{"late": true})); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, p, "holder=ghost")
+	f.assertAllAtTail(t, srv, b, names, 30*time.Second)
+	if _, err := ghost.Ack(ctx, cl, nil, false); !errors.Is(err, subscription.ErrFenced) && !errors.Is(err, subscription.ErrTokenInvalid) {
+		t.Fatalf("the dead worker's ack after the takeover: %v, want FENCED", err)
 	}
 }
