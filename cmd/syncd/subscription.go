@@ -49,17 +49,17 @@ func (c Config) validateSubscription() []error {
 	if c.MetricsPerStream != "on" && c.MetricsPerStream != "off" {
 		errs = append(errs, invalid("SYNCD_METRICS_PER_STREAM", c.MetricsPerStream, "on (a series per stream) or off (one aggregated series)"))
 	}
+	switch wake := c.wakeStream(); {
+	case c.WakeStream != "" && (strings.ContainsAny(wake, "*?#") || strings.HasPrefix(wake, "__ds")):
+		errs = append(errs, invalid("SYNCD_WAKE_STREAM", c.WakeStream, "a stream path relative to /v1/stream/, without globs, outside __ds, e.g. syncd-wake/rooms"))
+	case c.WakeStream != "" && c.Subscription == "":
+		errs = append(errs, invalid("SYNCD_WAKE_STREAM", c.WakeStream, "empty unless SYNCD_SUBSCRIPTION is set (it names that subscription's wake stream)"))
+	}
 	if c.Subscription == "" {
-		if c.WakeStream != "" {
-			errs = append(errs, errors.New("SYNCD_WAKE_STREAM is set without SYNCD_SUBSCRIPTION: set both, or neither"))
-		}
 		return errs
 	}
 	if strings.ContainsAny(c.Subscription, "/*?# ") {
 		errs = append(errs, invalid("SYNCD_SUBSCRIPTION", c.Subscription, "an id without '/', '*', '?', '#' or spaces, e.g. syncd-rooms"))
-	}
-	if strings.ContainsAny(c.wakeStream(), "*?#") || strings.HasPrefix(c.wakeStream(), "__ds") {
-		errs = append(errs, invalid("SYNCD_WAKE_STREAM", c.WakeStream, "a stream path relative to /v1/stream/, without globs, outside __ds, e.g. syncd-wake/rooms"))
 	}
 	if c.LeaseTTL > maxSubscriptionLease {
 		errs = append(errs, invalid("SYNCD_LEASE_TTL", c.LeaseTTL.String(), "with SYNCD_SUBSCRIPTION, a duration from 1s to 10m (the server's lease_ttl_ms range), e.g. 15s"))

@@ -348,7 +348,7 @@ func TestSubscriptionConfigErrors(t *testing.T) {
 		{[]string{"SYNCD_STREAMS=http://ds/v1/stream/a", "SYNCD_SUBSCRIPTION=x"}, "SYNCD_SUBSCRIPTION needs a glob item"},
 		{[]string{"SYNCD_STREAMS=http://ds/v1/stream/room-*", "SYNCD_SUBSCRIPTION=x"}, `glob segment "room-*"`},
 		{[]string{"SYNCD_STREAMS=http://ds/v1/stream/a/*,http://ds/v1/stream/b/*", "SYNCD_SUBSCRIPTION=x"}, "two globs on http://ds"},
-		{[]string{"SYNCD_STREAMS=http://ds/v1/stream/a/*", "SYNCD_WAKE_STREAM=w"}, "SYNCD_WAKE_STREAM is set without SYNCD_SUBSCRIPTION"},
+		{[]string{"SYNCD_STREAMS=http://ds/v1/stream/a/*", "SYNCD_WAKE_STREAM=w"}, `SYNCD_WAKE_STREAM="w" is not valid: want empty unless SYNCD_SUBSCRIPTION is set`},
 		{[]string{"SYNCD_STREAMS=http://ds/v1/stream/a", "SYNCD_METRICS_PER_STREAM=some"}, `SYNCD_METRICS_PER_STREAM="some"`},
 		{[]string{"SYNCD_STREAMS=http://ds/v1/stream/a/*", "SYNCD_SUBSCRIPTION=x", "SYNCD_LEASE_TTL=11m"}, `SYNCD_LEASE_TTL="11m0s" is not valid: want with SYNCD_SUBSCRIPTION`},
 		{[]string{"SYNCD_STREAMS=http://ds/v1/stream/a/*", "SYNCD_SUBSCRIPTION=x", "SYNCD_LEASES=on"}, "SYNCD_SUBSCRIPTION and SYNCD_LEASES=on are both set"},
