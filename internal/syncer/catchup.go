@@ -21,8 +21,10 @@ func (l *streamLoop) stopsUpToDate() bool { return l.opts.Once || l.once }
 // checkpoint, as in Run; a stream that does not exist, a halt or another
 // read error is returned. CatchUp may run concurrently for different streams;
 // two concurrent calls for the same stream are fenced by the checkpoint
-// compare-and-set, so nothing is applied twice.
+// compare-and-set, so nothing is applied twice. A panic in the loop goes to
+// Options.OnPanic like one in a loop the syncer started.
 func (s *Syncer) CatchUp(ctx context.Context, st Stream) (sink.Checkpoint, error) {
+	defer s.opts.guard() // the scheduler's goroutine runs the loop: its panics go to OnPanic too
 	l := newStreamLoop(st, &s.opts)
 	l.once = true
 	// Thousands of short catch-ups a minute: their routine lines (following,

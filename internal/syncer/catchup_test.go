@@ -2,6 +2,9 @@ package syncer
 
 import (
 	"context"
+	"fmt"
+	"runtime"
+	"strings"
 	"testing"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -83,5 +86,28 @@ func TestAggregateCollector(t *testing.T) {
 	}
 	if got["syncd_up_to_date"] != 0 || got["syncd_stream_stopped"] != 1 || got["syncd_stream_closed"] != 0 {
 		t.Fatalf("aggregated gauges %v: want up_to_date 0 (b is not), stopped 1 (b is)", got)
+	}
+}
+
+// TestCatchUpPanicGoesToOnPanic: a panic in a loop run by CatchUp, on a
+// goroutine the syncer did not start (the subscription scheduler's), still
+// reaches OnPanic with the loop's stack.
+func TestCatchUpPanicGoesToOnPanic(t *testing.T) {
+	f := newFixture(t, 200)
+	f.opts.Once = false
+	f.opts.Source = func(ctx context.Context, _ *Syncer) error { <-ctx.Done(); return nil }
+	got := make(chan string, 1)
+	f.opts.Validate = func(string, []byte) string { panic("validator broke") }
+	f.opts.OnPanic = func(v any, stack []byte) {
+		got <- fmt.Sprint(v) + "\n" + string(stack)
+		runtime.Goexit() // stands for cmd/syncd's exit
+	}
+	s, err := New(f.opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	go func() { _, _ = s.CatchUp(t.Context(), f.opts.Streams[0]) }()
+	if p := <-got; !strings.Contains(p, "validator broke") || !strings.Contains(p, "syncer.(*streamLoop)") {
+		t.Errorf("OnPanic got %q, want the panic value and the loop's stack", p)
 	}
 }
