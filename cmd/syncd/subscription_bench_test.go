@@ -25,15 +25,15 @@ import (
 // measured period; it reports append → visible-row p50/p99, and at the end the
 // process's RSS, goroutines and established TCP connections to the server:
 //
-//	SYNCD_BENCH_STREAMS=10000 SYNCD_BENCH_SECONDS=30 \
+//	SYNCD_TEST_BENCH_STREAMS=10000 SYNCD_TEST_BENCH_SECONDS=30 \
 //	  go test -run '^$' -bench BenchmarkSubscriptionVsSSE -benchtime 1x -timeout 60m ./cmd/syncd
 //
-// N defaults to 1,000 and the period to 20 s; SYNCD_BENCH_MODES=subscription
+// N defaults to 1,000 and the period to 20 s; SYNCD_TEST_BENCH_MODES=subscription
 // runs one mode. Postgres is used when SYNCD_TEST_DATABASE_URL is set, SQLite
 // otherwise.
 func BenchmarkSubscriptionVsSSE(b *testing.B) {
-	n := benchEnv(b, "SYNCD_BENCH_STREAMS", 1000)
-	period := time.Duration(benchEnv(b, "SYNCD_BENCH_SECONDS", 20)) * time.Second
+	n := benchEnv(b, "SYNCD_TEST_BENCH_STREAMS", 1000)
+	period := time.Duration(benchEnv(b, "SYNCD_TEST_BENCH_SECONDS", 20)) * time.Second
 	ctx := context.Background()
 	srv := dstest.StartT(b, dstest.Options{Registry: true})
 	port := serverPort(b, srv)
@@ -53,7 +53,7 @@ func BenchmarkSubscriptionVsSSE(b *testing.B) {
 		b.Fatalf("go build: %v\n%s", err, out)
 	}
 	modes := []string{"subscription", "sse"}
-	if m := os.Getenv("SYNCD_BENCH_MODES"); m != "" {
+	if m := os.Getenv("SYNCD_TEST_BENCH_MODES"); m != "" {
 		modes = strings.Split(m, ",")
 	}
 	for _, mode := range modes {
