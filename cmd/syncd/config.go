@@ -65,6 +65,10 @@ type Config struct {
 	// redact masks this configuration's secrets in whatever syncd prints
 	// (nil: only the forms redact recognises).
 	redact *redact.Redactor
+
+	Subscription     string `env:"SYNCD_SUBSCRIPTION" help:"serve the glob items of SYNCD_STREAMS through the pull-wake subscription of this id on their server: a handful of connections instead of one per stream"`
+	WakeStream       string `env:"SYNCD_WAKE_STREAM" help:"wake stream of SYNCD_SUBSCRIPTION, relative to /v1/stream/ (default syncd-wake/ID; created as a JSON stream when missing)"`
+	MetricsPerStream string `env:"SYNCD_METRICS_PER_STREAM" envDefault:"on" help:"on: metric series per stream; off: one aggregated series (stream=\"_all\") for thousands of streams"`
 }
 
 // errNoStreams is the error of a configuration that names no stream.
@@ -286,6 +290,7 @@ func (c Config) validate(needStreams bool, fileErr error) error {
 	}
 	errs = append(errs, c.validateTransport()...)
 	errs = append(errs, c.validateScale()...)
+	errs = append(errs, c.validateSubscription()...)
 	if c.HTTPAddr != "" {
 		if _, _, err := net.SplitHostPort(c.HTTPAddr); err != nil {
 			bad("SYNCD_HTTP_ADDR", c.HTTPAddr, "host:port or :port such as :9090, or empty to disable")

@@ -58,6 +58,9 @@ func TestEveryVariableSaysWhatIsWrong(t *testing.T) {
 		"SYNCD_CONFIG":               {value: filepath.Join(dir, "missing.yaml"), want: "a readable YAML file"},
 		"SYNCD_TXID_RETENTION":       {value: "-1h", want: "a duration such as 24h, or 0"},
 		"SYNCD_DB_WAIT":              {value: "forever", want: "a duration such as 15s or 1m"},
+		"SYNCD_SUBSCRIPTION":         {value: "rooms/all", want: "an id without '/'"},
+		"SYNCD_WAKE_STREAM":          {value: "wake/*", want: "a stream path relative to /v1/stream/, without globs"},
+		"SYNCD_METRICS_PER_STREAM":   {value: "some", want: "on (a series per stream) or off"},
 	}
 	typ := reflect.TypeFor[Config]()
 	for i := range typ.NumField() {

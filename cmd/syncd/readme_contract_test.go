@@ -22,6 +22,7 @@ import (
 	"github.com/syncd-io/syncd/internal/dstest"
 	"github.com/syncd-io/syncd/internal/lease"
 	"github.com/syncd-io/syncd/internal/metrics"
+	"github.com/syncd-io/syncd/internal/subscription"
 	"github.com/syncd-io/syncd/internal/syncer"
 )
 
@@ -223,6 +224,9 @@ func programMetrics(t *testing.T) map[string]readmeMetric {
 	for _, col := range []prometheus.Collector{syncer.NewCollector(nil), lease.NewCollector(nil)} {
 		types[col] = "gauge"
 	}
+	// The subscription collector exports gauges and counters (…_total).
+	sub := subscription.NewCollector()
+	types[sub] = "gauge"
 	out := map[string]readmeMetric{}
 	for col, typ := range types {
 		ch := make(chan *prometheus.Desc, 16)
@@ -235,6 +239,10 @@ func programMetrics(t *testing.T) map[string]readmeMetric {
 			var labels []string
 			if m[2] != "" {
 				labels = strings.Split(m[2], ",")
+			}
+			if col == sub && strings.HasSuffix(m[1], "_total") {
+				out[m[1]] = readmeMetric{typ: "counter", labels: labels}
+				continue
 			}
 			out[m[1]] = readmeMetric{typ: typ, labels: labels}
 		}

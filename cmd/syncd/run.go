@@ -64,14 +64,20 @@ func runCommand(ctx context.Context, env *environment, args []string) error {
 	if err := configureSink(ctx, db, p.file()); err != nil {
 		return err
 	}
-	hub := ops.NewTxIDHub()
-	onPanic := func(v any, stack []byte) { printPanic(env, v, stack); os.Exit(2) }
-	s, err := newSyncer(p, db, hub, *once, metrics.New(reg), fleetSource(fl), onPanic)
+	subs, err := newSubscriptions(ctx, p, db, *once)
 	if err != nil {
 		return err
 	}
-	reg.MustRegister(syncer.NewCollector(s))
+	hub := ops.NewTxIDHub()
+	onPanic := func(v any, stack []byte) { printPanic(env, v, stack); os.Exit(2) }
+	s, err := newSyncer(p, db, hub, *once, newMetrics(p.Config, reg), subs.source(fleetSource(fl)), onPanic)
+	if err != nil {
+		return err
+	}
+	reg.MustRegister(streamCollector(p.Config, s))
 	registerLeases(reg, fl)
+	subs.register(reg)
+	subs.serve(srv)
 	srv.attach(s, db, hub)
 	defer pruneTxIDs(ctx, db, p.TxIDRetention, log)()
 	defer pruneHistory(ctx, db, p.file(), p.log)()

@@ -97,6 +97,9 @@ func newFleet(cfg Config, db sink.Sink, once bool, log *slog.Logger) (*fleet.Fle
 	if len(globs) > 0 && once {
 		return nil, errors.New("run --once cannot follow a glob of SYNCD_STREAMS: discovery never ends; list the streams instead")
 	}
+	if cfg.Subscription != "" { // the globs are served by subscriptions
+		return nil, nil
+	}
 	if len(globs) == 0 && (cfg.Leases != "on" || once) {
 		return nil, nil
 	}

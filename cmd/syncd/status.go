@@ -61,12 +61,27 @@ func statusCommand(ctx context.Context, env *environment, args []string) error {
 	for i := range out { // both formats: a URL or an error may hold a secret
 		out[i].URL, out[i].TailError, out[i].Halted = red.String(out[i].URL), red.String(out[i].TailError), red.String(out[i].Halted)
 	}
+	subs := subscriptionStatus(ctx, p.Config, opts.HTTPClient, opts.Header, cps)
+	for i := range subs {
+		subs[i].Server, subs[i].Error = red.String(subs[i].Server), red.String(subs[i].Error)
+		if pr := subs[i].Process; pr != nil {
+			pr.Error = red.String(pr.Error)
+		}
+	}
 	if *asJSON {
 		enc := json.NewEncoder(env.stdout)
 		enc.SetIndent("", "  ")
-		return enc.Encode(map[string]any{"streams": out})
+		body := map[string]any{"streams": out}
+		if subs != nil {
+			body["subscriptions"] = subs
+		}
+		return enc.Encode(body)
 	}
-	return printStatus(env, out)
+	if err := printStatus(env, out); err != nil {
+		return err
+	}
+	printSubscriptions(env.stdout, subs)
+	return nil
 }
 
 // atTail asks the server (HEAD) whether the committed offset is its tail.

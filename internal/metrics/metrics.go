@@ -23,6 +23,20 @@ type Metrics struct {
 	retries        *prometheus.CounterVec
 	columnNulls    *prometheus.CounterVec
 	dbRetries      prometheus.Counter
+	aggregate      bool // SYNCD_METRICS_PER_STREAM=off: every stream records as AllStreams
+}
+
+// AllStreams is the stream label of the aggregated series recorded when
+// per-stream series are off (SYNCD_METRICS_PER_STREAM=off).
+const AllStreams = "_all"
+
+// AggregateStreams makes every Stream handle created afterwards record under
+// the one label value AllStreams instead of its name: the series count no
+// longer grows with the number of streams. Call it before the loops start.
+func (m *Metrics) AggregateStreams() {
+	if m != nil {
+		m.aggregate = true
+	}
 }
 
 // New creates the collectors and registers them on reg.
@@ -81,6 +95,9 @@ func New(reg prometheus.Registerer) *Metrics {
 
 // Stream returns the recorder of one stream.
 func (m *Metrics) Stream(name string) *Stream {
+	if m != nil && m.aggregate {
+		name = AllStreams
+	}
 	return &Stream{m: m, name: name}
 }
 

@@ -1,8 +1,9 @@
 // Package ops serves syncd's operations endpoints on the ops port: Prometheus
 // /metrics, /healthz (the process is live) and /readyz (the database answers
 // and every stream has committed an up-to-date boundary, or reached its end,
-// since start, and none is halted). The server starts before the database
-// is open: until then /readyz answers 503 with the reason.
+// since start, and none is halted; with pull-wake subscriptions, each finished
+// its first round and none of its streams failed). The server starts before
+// the database is open: until then /readyz answers 503 with the reason.
 package ops
 
 import (
@@ -32,6 +33,22 @@ type Pinger interface {
 	Ping(ctx context.Context) error
 }
 
+// SubscriptionState is one pull-wake subscription as /readyz reports it.
+type SubscriptionState struct {
+	ID         string     `json:"id"`
+	Ready      bool       `json:"ready"`
+	Claimed    bool       `json:"claimed"`
+	Generation int64      `json:"generation"`
+	Linked     int        `json:"streams_linked"`
+	Pending    int        `json:"streams_pending"`
+	Failed     int        `json:"streams_failed"`
+	LastAck    *time.Time `json:"last_ack,omitempty"`
+	Error      string     `json:"error,omitempty"`
+}
+
+// SubscriptionSource reports the subscriptions served by this process.
+type SubscriptionSource func() []SubscriptionState
+
 // Server is the ops HTTP server.
 type Server struct {
 	srv      *http.Server
@@ -43,6 +60,7 @@ type Server struct {
 	db      Pinger       // nil until Attach
 	waiting string       // why streams and db are absent (see Waiting)
 	redact  *redact.Redactor
+	subs    SubscriptionSource // nil without subscriptions
 }
 
 // New builds the server; gather serves /metrics (a registry passed in).
@@ -83,6 +101,14 @@ func (s *Server) Redact(r *redact.Redactor) {
 	s.redact = r
 }
 
+// ServeSubscriptions adds the pull-wake subscriptions to /readyz: each is
+// ready once its first round finished and no stream of it failed.
+func (s *Server) ServeSubscriptions(src SubscriptionSource) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.subs = src
+}
+
 // Handler returns the server's routes, for tests.
 func (s *Server) Handler() http.Handler { return s.srv.Handler }
 
@@ -116,6 +142,8 @@ type readiness struct {
 	Ready    bool              `json:"ready"`
 	Database string            `json:"database"`
 	Streams  []streamReadiness `json:"streams"`
+	// Subscriptions is set when streams are served through subscriptions.
+	Subscriptions []SubscriptionState `json:"subscriptions,omitempty"`
 }
 
 type streamReadiness struct {
@@ -132,7 +160,7 @@ type streamReadiness struct {
 
 func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
 	s.mu.Lock()
-	streams, db, waiting, red := s.streams, s.db, s.waiting, s.redact
+	streams, db, waiting, red, subs := s.streams, s.db, s.waiting, s.redact, s.subs
 	s.mu.Unlock()
 	if streams == nil || db == nil {
 		writeJSON(w, http.StatusServiceUnavailable, readiness{Database: red.String(waiting), Streams: []streamReadiness{}})
@@ -148,6 +176,14 @@ func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
 		ok := st.Ready && st.Halted == ""
 		body.Ready = body.Ready && ok
 		body.Streams = append(body.Streams, streamReadiness{st.Name, ok, st.UpToDate, st.Closed, red.String(st.Halted), st.Offset, red.String(st.Problem)})
+	}
+	if subs != nil {
+		for _, sub := range subs() {
+			sub.Ready = sub.Ready && sub.Failed == 0
+			sub.Error = red.String(sub.Error)
+			body.Ready = body.Ready && sub.Ready
+			body.Subscriptions = append(body.Subscriptions, sub)
+		}
 	}
 	code := http.StatusOK
 	if !body.Ready {

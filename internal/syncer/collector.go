@@ -4,6 +4,8 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/syncd-io/syncd/internal/metrics"
 )
 
 // Collector exports the per-stream gauges that are read at scrape time from
@@ -59,4 +61,48 @@ func bool01(b bool) float64 {
 		return 1
 	}
 	return 0
+}
+
+// NewAggregateCollector returns the same gauges as NewCollector in one series
+// labelled stream="_all" (metrics.AllStreams), for SYNCD_METRICS_PER_STREAM=off,
+// keeping the alert expressions meaningful: syncd_up_to_date and
+// syncd_stream_closed are 1 only when every stream is, syncd_stream_stopped
+// is 1 when any stream stopped, syncd_uncommitted_events sums, and
+// syncd_seconds_since_up_to_date_commit is the oldest stream's. Without
+// loops (every stream served by a subscription) it exports nothing.
+func NewAggregateCollector(s *Syncer) prometheus.Collector {
+	return aggregateCollector{NewCollector(s)}
+}
+
+type aggregateCollector struct{ c *Collector }
+
+func (a aggregateCollector) Describe(ch chan<- *prometheus.Desc) { a.c.Describe(ch) }
+
+func (a aggregateCollector) Collect(ch chan<- prometheus.Metric) {
+	streams := a.c.s.Status()
+	if len(streams) == 0 {
+		return
+	}
+	now := time.Now()
+	upToDate, closed := 1.0, 1.0
+	var uncommitted, halted, since float64
+	committed := false
+	for _, st := range streams {
+		upToDate = min(upToDate, bool01(st.UpToDate || st.Closed))
+		closed = min(closed, bool01(st.Closed))
+		halted = max(halted, bool01(st.Halted != ""))
+		uncommitted += float64(st.Uncommitted)
+		if !st.LastCommit.IsZero() {
+			committed = true
+			since = max(since, now.Sub(st.LastCommit).Seconds())
+		}
+	}
+	const all = metrics.AllStreams
+	ch <- prometheus.MustNewConstMetric(a.c.upToDate, prometheus.GaugeValue, upToDate, all)
+	if committed {
+		ch <- prometheus.MustNewConstMetric(a.c.sinceCommit, prometheus.GaugeValue, since, all)
+	}
+	ch <- prometheus.MustNewConstMetric(a.c.uncommitted, prometheus.GaugeValue, uncommitted, all)
+	ch <- prometheus.MustNewConstMetric(a.c.halted, prometheus.GaugeValue, halted, all)
+	ch <- prometheus.MustNewConstMetric(a.c.closed, prometheus.GaugeValue, closed, all)
 }

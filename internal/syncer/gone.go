@@ -45,7 +45,7 @@ func (l *streamLoop) readFailed(ctx context.Context, err error) error {
 		if !l.neverCommitted() {
 			return &DisappearedError{Stream: l.stream.Name, URL: l.stream.URL, Offset: l.committed.NextOffset, Err: err}
 		}
-		if l.opts.Once {
+		if l.stopsUpToDate() {
 			return fmt.Errorf("stream %s does not exist yet: %w", l.stream.Name, err)
 		}
 		return l.waitForStream(ctx)

@@ -30,6 +30,7 @@ type streamLoop struct {
 	missing    missingWait     // waits for a stream that does not exist yet
 	progress   progress
 	spare      *state.Batch // the emptied batch of the last transaction, reused by the next
+	once       bool         // stop at the first up-to-date commit, as Options.Once does (CatchUp)
 
 	status statusBox
 }
@@ -164,7 +165,7 @@ func (l *streamLoop) follow(ctx context.Context, r *consumer.Reader) error {
 			l.log.Info("stream closed by its writer; stopping at its end", "offset", resp.NextOffset)
 			return nil
 		}
-		if l.opts.Once && resp.UpToDate {
+		if l.stopsUpToDate() && resp.UpToDate {
 			return nil
 		}
 	}
