@@ -53,6 +53,7 @@ type Config struct {
 	ConfigFile         string        `env:"SYNCD_CONFIG" help:"YAML file of per-stream settings and per-type tables (names, key scope, typed columns, indexes)"`
 	TxIDRetention      time.Duration `env:"SYNCD_TXID_RETENTION" envDefault:"24h" help:"how long syncd_txids keeps a committed txid (0: forever)"`
 	DBWait             time.Duration `env:"SYNCD_DB_WAIT" envDefault:"0" help:"how long run and migrate wait for the database at startup (0: forever)"`
+	HTTPCompression    string        `env:"SYNCD_HTTP_COMPRESSION" envDefault:"gzip" help:"body encoding asked of the stream server: gzip, or none (Accept-Encoding: identity; better for a server on the same host or cluster)"`
 
 	// explicit holds the variables given in the environment or as flags
 	// (not defaults): they win over the SYNCD_CONFIG file. Set by loadConfig.

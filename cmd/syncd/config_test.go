@@ -61,6 +61,7 @@ func TestEveryVariableSaysWhatIsWrong(t *testing.T) {
 		"SYNCD_SUBSCRIPTION":         {value: "rooms/all", want: "an id without '/'"},
 		"SYNCD_WAKE_STREAM":          {value: "wake/*", want: "a stream path relative to /v1/stream/, without globs"},
 		"SYNCD_METRICS_PER_STREAM":   {value: "some", want: "on (a series per stream) or off"},
+		"SYNCD_HTTP_COMPRESSION":     {value: "br", want: "gzip or none"},
 	}
 	typ := reflect.TypeFor[Config]()
 	for i := range typ.NumField() {

@@ -446,6 +446,7 @@ func TestTransportConfigErrors(t *testing.T) {
 		{[]string{"SYNCD_HEADERS=Host: hunter2"}, "Host cannot be set"},
 		{[]string{"SYNCD_SSE_IDLE_TIMEOUT=10ms"}, "SYNCD_SSE_IDLE_TIMEOUT"},
 		{[]string{"SYNCD_SSE_IDLE_TIMEOUT=soon"}, "SYNCD_SSE_IDLE_TIMEOUT"},
+		{[]string{"SYNCD_HTTP_COMPRESSION=br"}, "SYNCD_HTTP_COMPRESSION"},
 	}
 	for _, c := range cases {
 		t.Run(c.want, func(t *testing.T) {

@@ -31,6 +31,7 @@ func (c Config) withTransport(o consumer.Options) consumer.Options {
 	}
 	o.HTTPClient = client
 	o.IdleTimeout = c.SSEIdleTimeout
+	o.Compression = consumer.Compression(c.HTTPCompression)
 	extra, _ := parseHeaders(c.Headers)
 	if len(extra) > 0 {
 		auth := o.Header
@@ -46,10 +47,13 @@ func (c Config) withTransport(o consumer.Options) consumer.Options {
 	return o
 }
 
-// validateTransport checks SYNCD_ON_GONE, SYNCD_TLS_CA_FILE, SYNCD_HEADERS and
+// validateTransport checks SYNCD_HTTP_COMPRESSION, SYNCD_ON_GONE, SYNCD_TLS_CA_FILE, SYNCD_HEADERS and
 // SYNCD_SSE_IDLE_TIMEOUT. Header values never appear in its errors.
 func (c Config) validateTransport() []error {
 	var errs []error
+	if c.HTTPCompression != string(consumer.Gzip) && c.HTTPCompression != string(consumer.None) {
+		errs = append(errs, invalid("SYNCD_HTTP_COMPRESSION", c.HTTPCompression, "gzip or none"))
+	}
 	if c.OnGone != string(syncer.GoneHalt) && c.OnGone != string(syncer.GoneResync) {
 		errs = append(errs, invalid("SYNCD_ON_GONE", c.OnGone, "halt or resync"))
 	}

@@ -16,8 +16,14 @@ type Options struct {
 	// http.Client.Timeout on a client used here: it bounds the whole body,
 	// and a catch-up body or an SSE connection legitimately lasts longer; the
 	// Reader detects dead connections with IdleTimeout instead. Leave
-	// Accept-Encoding unset so the transport negotiates and decodes gzip.
+	// Accept-Encoding unset: Compression decides it.
 	HTTPClient *http.Client
+	// Compression is the body encoding asked of the server: Gzip (the
+	// default; the transport negotiates and decodes it) or None, which sends
+	// Accept-Encoding: identity. None saves syncd the inflate (and the
+	// server the deflate) where bandwidth is free: a server on the same
+	// host or in the same cluster.
+	Compression Compression
 	// Live is the tailing mode once up to date; empty means SSE.
 	Live Mode
 	// Header, if set, is called for every request, including every retry and
@@ -58,6 +64,15 @@ type Options struct {
 	// spanLimit overrides sseSpanLimit in tests.
 	spanLimit int
 }
+
+// Compression is a response body encoding a Reader asks for.
+type Compression string
+
+// The encodings a Reader can ask for.
+const (
+	Gzip Compression = "gzip"
+	None Compression = "none"
+)
 
 // The request modes reported to OnRequest.
 const (
@@ -106,6 +121,13 @@ func (o Options) withDefaults() (Options, error) {
 	case SSE, LongPoll:
 	default:
 		return o, fmt.Errorf("consumer: unknown live mode %q (want %q or %q)", o.Live, SSE, LongPoll)
+	}
+	switch o.Compression {
+	case "":
+		o.Compression = Gzip
+	case Gzip, None:
+	default:
+		return o, fmt.Errorf("consumer: unknown compression %q (want %q or %q)", o.Compression, Gzip, None)
 	}
 	if o.MaxMessageBytes <= 0 {
 		o.MaxMessageBytes = defaultMaxMessageBytes

@@ -31,6 +31,7 @@ func TestReaderReferenceServer(t *testing.T) {
 	t.Run("Faults", func(t *testing.T) { t.Parallel(); testFaults(t, srv) })
 	t.Run("MissingStream", func(t *testing.T) { t.Parallel(); testMissingStream(t, srv) })
 	t.Run("Head", func(t *testing.T) { t.Parallel(); testHead(t, srv) })
+	t.Run("Compression", func(t *testing.T) { t.Parallel(); testCompression(t, srv) })
 }
 
 // appendMsgs appends msgs (raw JSON values) as one POST and returns the next offset.

@@ -32,6 +32,11 @@ func send(ctx context.Context, opts Options, headerTimeout time.Duration, method
 	if opts.Header != nil {
 		opts.Header(req.Header)
 	}
+	if opts.Compression == None {
+		// An explicit Accept-Encoding also stops the transport from adding
+		// gzip (and from decoding a body it did not ask for).
+		req.Header.Set("Accept-Encoding", "identity")
+	}
 	idle := new(atomic.Bool)
 	timer := time.AfterFunc(headerTimeout, func() { idle.Store(true); cancel(ErrIdle) })
 	resp, err := opts.HTTPClient.Do(req)
