@@ -46,14 +46,21 @@ type config struct {
 	syncdBin   string
 	profileDir string
 	serve      bool
+	sources    []string // "mem", "node"
+	chunk      int      // memory source: catch-up response size
+	memGzip    bool     // memory source: gzip for clients that ask
 }
 
 // parts are the measurements -skip can leave out.
 var parts = []string{"read", "postgres", "sqlite", "schema", "history", "w2", "live"}
 
+// sourceNames are the stream servers -source can pick: the in-process
+// memory-speed source and the Node reference server.
+var sourceNames = []string{"mem", "node"}
+
 func parseFlags() (config, error) {
 	var c config
-	var skip string
+	var skip, sources string
 	flag.IntVar(&c.runs, "runs", 3, "measurement runs (figures are reported as min/median)")
 	flag.IntVar(&c.events, "events", 1_000_000, "W1 change events")
 	flag.IntVar(&c.keys, "keys", 0, "W1 distinct keys (0: events/10)")
@@ -66,6 +73,9 @@ func parseFlags() (config, error) {
 	flag.StringVar(&c.pgURL, "postgres", "", "Postgres URL (default: SYNCD_TEST_DATABASE_URL, else "+defaultPostgres+")")
 	flag.StringVar(&c.syncdBin, "syncd", "", "syncd binary to measure (default: build ./cmd/syncd into a temporary folder)")
 	flag.StringVar(&c.profileDir, "profile", "", "instead of measuring, run the W1 catch-ups in-process under the CPU profiler and write the profiles into this folder")
+	flag.StringVar(&sources, "source", "mem,node", "comma-separated stream servers to measure W1/W2 from: mem (in-process, memory speed) and node (the reference server)")
+	flag.IntVar(&c.chunk, "chunk", 1<<20, "memory source: bytes per catch-up response (Stream-Up-To-Date on the last only)")
+	flag.BoolVar(&c.memGzip, "mem-gzip", false, "memory source: serve gzip (precompressed) to clients that ask, as production servers do")
 	flag.BoolVar(&c.serve, "serve", false, "only set up the server with W1 and W2, print their URLs and wait for a signal (for manual profiling)")
 	flag.Parse()
 	if c.keys <= 0 {
@@ -73,6 +83,18 @@ func parseFlags() (config, error) {
 	}
 	if c.runs < 1 || c.events < c.keys || c.liveEvents < 1 || c.liveRate < 1 || c.w2 < 1 {
 		return c, fmt.Errorf("bad flags: want runs ≥ 1, events ≥ keys, live-events, live-rate and w2 ≥ 1")
+	}
+	for _, p := range strings.Split(sources, ",") {
+		if p = strings.TrimSpace(p); p == "" {
+			continue
+		}
+		if !contains(sourceNames, p) {
+			return c, fmt.Errorf("-source: unknown source %q (want %s)", p, strings.Join(sourceNames, ", "))
+		}
+		c.sources = append(c.sources, p)
+	}
+	if len(c.sources) == 0 || c.chunk < 1024 {
+		return c, fmt.Errorf("bad flags: want at least one -source and -chunk ≥ 1024")
 	}
 	c.skip = map[string]bool{}
 	for _, p := range strings.Split(skip, ",") {
@@ -119,7 +141,8 @@ func main() {
 // bench is the state shared by the measurements of one invocation.
 type bench struct {
 	cfg    config
-	srv    *dstest.Server
+	srv    *dstest.Server // nil when neither the node source nor live is measured
+	mem    *memServer
 	pg     *pgx.Conn
 	bin    string
 	tmp    string
@@ -147,11 +170,24 @@ func run(ctx context.Context, c config) error {
 			return err
 		}
 	}
-	if b.srv, err = dstest.Start(ctx, dstest.Options{}); err != nil {
-		return err
+	if contains(c.sources, "mem") {
+		start := time.Now()
+		if b.mem, err = startMem([]*workload{b.w1, b.w2}, c.chunk, c.memGzip, 30*time.Second); err != nil {
+			return err
+		}
+		defer shutdownMem(context.WithoutCancel(ctx), b.mem)
+		logf("memory source ready: catch-up in responses of ≤ %d bytes (gzip: %v), %.1f s", c.chunk, c.memGzip, time.Since(start).Seconds())
 	}
-	defer b.srv.Stop()
+	if contains(c.sources, "node") || !c.skip["live"] {
+		if b.srv, err = dstest.Start(ctx, dstest.Options{}); err != nil {
+			return err
+		}
+		defer b.srv.Stop()
+	}
 	for _, w := range []*workload{b.w1, b.w2} {
+		if !contains(c.sources, "node") {
+			break
+		}
 		start := time.Now()
 		if err := appendWorkload(ctx, b.srv, w); err != nil {
 			return err
@@ -164,7 +200,9 @@ func run(ctx context.Context, c config) error {
 	defer b.pg.Close(context.WithoutCancel(ctx))
 
 	if c.serve {
-		fmt.Printf("W1: %s\nW2: %s\n", b.srv.StreamURL(b.w1.name), b.srv.StreamURL(b.w2.name))
+		for _, src := range c.sources {
+			fmt.Printf("%s W1: %s\n%s W2: %s\n", src, b.streamURL(src, b.w1), src, b.streamURL(src, b.w2))
+		}
 		<-ctx.Done()
 		return nil
 	}
@@ -204,47 +242,34 @@ func appendWorkload(ctx context.Context, srv *dstest.Server, w *workload) error 
 	return nil
 }
 
+// streamURL is the URL of w's stream on source src.
+func (b *bench) streamURL(src string, w *workload) string {
+	if src == "mem" {
+		return b.mem.StreamURL(w.name)
+	}
+	return b.srv.StreamURL(w.name)
+}
+
+// prefix is the key prefix of a source's figures: none for the Node server
+// (the keys of earlier results), "mem_" for the memory source.
+func prefix(src string) string {
+	if src == "mem" {
+		return "mem_"
+	}
+	return ""
+}
+
 // measure does one run of every part not skipped and returns its figures.
+// Every source is measured in turn within the run, each database's floor
+// right after syncd's catch-up into it, so ratios compare like with like.
 func (b *bench) measure(ctx context.Context, run int) (map[string]float64, error) {
 	c, r := b.cfg, map[string]float64{}
-	w1URL := b.srv.StreamURL(b.w1.name)
-	if !c.skip["read"] {
-		d, n, err := pureRead(ctx, w1URL)
-		if err != nil {
+	for _, src := range c.sources {
+		if err := b.measureW1(ctx, run, src, r); err != nil {
 			return nil, err
 		}
-		r["read_w1_s"], r["read_w1_mb"] = d.Seconds(), mb(n)
-		logf("  pure read W1: %.2f s (%.0f MB)", d.Seconds(), mb(n))
-		if d, err = readSplit(ctx, w1URL, b.w1.events); err != nil {
-			return nil, err
-		}
-		r["split_w1_s"] = d.Seconds()
-		logf("  read + split W1: %.2f s", d.Seconds())
 	}
-	for _, dialect := range []string{"postgres", "sqlite"} {
-		if c.skip[dialect] {
-			continue
-		}
-		t, cleanup, err := b.target(ctx, dialect, fmt.Sprintf("w1_%d", run))
-		if err != nil {
-			return nil, err
-		}
-		d, rss, err := runOnce(ctx, b.bin, t, b.w1.name+"="+w1URL)
-		if err == nil {
-			err = b.verify(ctx, t, b.w1)
-		}
-		cleanup()
-		if err != nil {
-			return nil, fmt.Errorf("W1 into %s: %w", dialect, err)
-		}
-		key := "w1_" + dialect
-		r[key+"_s"], r[key+"_rss_mb"] = d.Seconds(), mb(rss)
-		if read := r["read_w1_s"]; read > 0 {
-			r[key+"_ratio"] = d.Seconds() / read
-		}
-		logf("  W1 → %s: %.2f s, peak RSS %.0f MB, verified", dialect, d.Seconds(), mb(rss))
-	}
-	if !c.skip["schema"] {
+	if !c.skip["schema"] && contains(c.sources, "node") {
 		if err := b.measureSchema(ctx, run, r); err != nil {
 			return nil, err
 		}
@@ -255,8 +280,10 @@ func (b *bench) measure(ctx context.Context, run int) (map[string]float64, error
 		}
 	}
 	if !c.skip["w2"] {
-		if err := b.measureW2(ctx, run, r); err != nil {
-			return nil, err
+		for _, src := range c.sources {
+			if err := b.measureW2(ctx, run, src, r); err != nil {
+				return nil, err
+			}
 		}
 	}
 	if !c.skip["live"] {
@@ -265,6 +292,61 @@ func (b *bench) measure(ctx context.Context, run int) (map[string]float64, error
 		}
 	}
 	return r, nil
+}
+
+// measureW1 measures W1 from one source: pure read, read + split, and the
+// catch-up into each database with its floor.
+func (b *bench) measureW1(ctx context.Context, run int, src string, r map[string]float64) error {
+	c, p := b.cfg, prefix(src)
+	w1URL := b.streamURL(src, b.w1)
+	if !c.skip["read"] {
+		d, n, err := pureRead(ctx, w1URL)
+		if err != nil {
+			return err
+		}
+		r[p+"read_w1_s"], r[p+"read_w1_mb"] = d.Seconds(), mb(n)
+		logf("  [%s] pure read W1: %.2f s (%.0f MB)", src, d.Seconds(), mb(n))
+		if d, err = readSplit(ctx, w1URL, b.w1.events); err != nil {
+			return err
+		}
+		r[p+"split_w1_s"] = d.Seconds()
+		logf("  [%s] read + split W1: %.2f s", src, d.Seconds())
+	}
+	for _, dialect := range []string{"postgres", "sqlite"} {
+		if c.skip[dialect] {
+			continue
+		}
+		t, cleanup, err := b.target(ctx, dialect, fmt.Sprintf("%sw1_%d", p, run))
+		if err != nil {
+			return err
+		}
+		d, rss, err := runOnce(ctx, b.bin, t, b.w1.name+"="+w1URL)
+		if err == nil {
+			err = b.verify(ctx, t, b.w1)
+		}
+		var floor time.Duration
+		if err == nil {
+			if dialect == "postgres" {
+				floor, err = floorPostgres(ctx, b.pg, t)
+			} else {
+				floor, err = floorSQLite(ctx, t)
+			}
+		}
+		cleanup()
+		if err != nil {
+			return fmt.Errorf("W1 from %s into %s: %w", src, dialect, err)
+		}
+		key := p + "w1_" + dialect
+		r[key+"_s"], r[key+"_rss_mb"], r[key+"_floor_s"] = d.Seconds(), mb(rss), floor.Seconds()
+		read := r[p+"read_w1_s"]
+		if read > 0 {
+			r[key+"_ratio"] = d.Seconds() / read
+			r[key+"_floor_ratio"] = d.Seconds() / (read + floor.Seconds())
+		}
+		logf("  [%s] W1 → %s: %.2f s, peak RSS %.0f MB, verified; floor (INSERT … SELECT) %.2f s; ÷ (read + floor) %.2f",
+			src, dialect, d.Seconds(), mb(rss), floor.Seconds(), r[key+"_floor_ratio"])
+	}
+	return nil
 }
 
 // measureSchema times the W1 catch-up into Postgres with a JSON Schema on
@@ -299,15 +381,17 @@ func (b *bench) measureSchema(ctx context.Context, run int, r map[string]float64
 	return nil
 }
 
-// measureW2 times W2 into Postgres with syncd and with a raw COPY.
-func (b *bench) measureW2(ctx context.Context, run int, r map[string]float64) error {
-	url := b.srv.StreamURL(b.w2.name)
+// measureW2 times W2 from src into Postgres with syncd, the Postgres sink
+// alone and a raw COPY, back to back.
+func (b *bench) measureW2(ctx context.Context, run int, src string, r map[string]float64) error {
+	p := prefix(src)
+	url := b.streamURL(src, b.w2)
 	d, _, err := pureRead(ctx, url)
 	if err != nil {
 		return err
 	}
-	r["read_w2_s"] = d.Seconds()
-	t, cleanup, err := b.target(ctx, "postgres", fmt.Sprintf("w2_%d", run))
+	r[p+"read_w2_s"] = d.Seconds()
+	t, cleanup, err := b.target(ctx, "postgres", fmt.Sprintf("%sw2_%d", p, run))
 	if err != nil {
 		return err
 	}
@@ -323,7 +407,7 @@ func (b *bench) measureW2(ctx context.Context, run int, r map[string]float64) er
 	if err != nil {
 		return err
 	}
-	st, sclean, err := b.target(ctx, "postgres", fmt.Sprintf("w2sink_%d", run))
+	st, sclean, err := b.target(ctx, "postgres", fmt.Sprintf("%sw2sink_%d", p, run))
 	if err != nil {
 		return err
 	}
@@ -336,12 +420,12 @@ func (b *bench) measureW2(ctx context.Context, run int, r map[string]float64) er
 		return fmt.Errorf("W2 through the Postgres sink: %w", err)
 	}
 	n := float64(b.w2.events)
-	r["w2_sink_s"], r["w2_sink_rows_per_s"], r["w2_sink_copy_ratio"] = sw.Seconds(), n/sw.Seconds(), cp.Seconds()/sw.Seconds()
-	r["w2_postgres_s"], r["w2_postgres_rows_per_s"] = d.Seconds(), n/d.Seconds()
-	r["copy_s"], r["copy_rows_per_s"] = cp.Seconds(), n/cp.Seconds()
-	r["w2_copy_ratio"] = cp.Seconds() / d.Seconds()
-	logf("  W2 → postgres: %.2f s (%.0f rows/s, verified); sink write alone %.2f s (%.0f rows/s, verified); raw COPY %.2f s (%.0f rows/s); pure read %.2f s",
-		d.Seconds(), n/d.Seconds(), sw.Seconds(), n/sw.Seconds(), cp.Seconds(), n/cp.Seconds(), r["read_w2_s"])
+	r[p+"w2_sink_s"], r[p+"w2_sink_rows_per_s"], r[p+"w2_sink_copy_ratio"] = sw.Seconds(), n/sw.Seconds(), cp.Seconds()/sw.Seconds()
+	r[p+"w2_postgres_s"], r[p+"w2_postgres_rows_per_s"] = d.Seconds(), n/d.Seconds()
+	r[p+"copy_s"], r[p+"copy_rows_per_s"] = cp.Seconds(), n/cp.Seconds()
+	r[p+"w2_copy_ratio"] = cp.Seconds() / d.Seconds()
+	logf("  [%s] W2 → postgres: %.2f s (%.0f rows/s, verified); sink write alone %.2f s (%.0f rows/s, verified); raw COPY %.2f s (%.0f rows/s); pure read %.2f s",
+		src, d.Seconds(), n/d.Seconds(), sw.Seconds(), n/sw.Seconds(), cp.Seconds(), n/cp.Seconds(), r[p+"read_w2_s"])
 	return nil
 }
 

@@ -16,7 +16,8 @@ import (
 	"github.com/syncd-io/syncd/internal/syncer"
 )
 
-// profile runs the W1 catch-up in this process, with the same pipeline
+// profile runs the W1 catch-up (from the first -source: the memory source
+// by default) in this process, with the same pipeline
 // `syncd run --once` wires, under the CPU profiler, once per database, and
 // writes DIR/w1-DIALECT.cpu.pprof and a heap profile taken at the end.
 func (b *bench) profile(ctx context.Context) error {
@@ -62,7 +63,7 @@ func (b *bench) profileOne(ctx context.Context, t target) (time.Duration, error)
 	}
 	sy, err := syncer.New(syncer.Options{
 		Sink:    s,
-		Streams: []syncer.Stream{{Name: b.w1.name, URL: b.srv.StreamURL(b.w1.name)}},
+		Streams: []syncer.Stream{{Name: b.w1.name, URL: b.streamURL(b.cfg.sources[0], b.w1)}},
 		Once:    true,
 		Logger:  slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})),
 	})
