@@ -21,6 +21,9 @@ type stmts struct {
 	// deleted_at; softDelete marks live rows deleted (args: stream, keys,
 	// txids, event times, offsets, last values).
 	upsertSoft, moveSoft, softDelete string
+
+	empty string // is the table empty, and the database's clock
+	ident pgx.Identifier
 }
 
 // entity is an entity table as the shared flow knows it.
@@ -46,6 +49,8 @@ func (d dialect) prepare(name string, scope table.KeyScope) stmts {
 		softWhere, softJoin = "stream = $1 AND key = ANY($2::text[])", " AND t.stream = $1"
 	}
 	st := stmts{
+		empty: `SELECT NOT EXISTS (SELECT 1 FROM ` + ident + `), statement_timestamp()`,
+		ident: pgx.Identifier{d.schema, name},
 		// Rows go in in array order, which is key order: concurrent writers
 		// of a shared table lock keys in the same order.
 		upsert: fmt.Sprintf(`INSERT INTO %s AS t (key, value, stream, txid, event_time, synced_offset, synced_at)

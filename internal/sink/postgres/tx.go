@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgtype"
 
 	"github.com/syncd-io/syncd/internal/sink"
@@ -143,6 +144,9 @@ func (t *tx) upsert(ctx context.Context, tbl *entity, up *upsertArgs) error {
 		_, err := t.tx.Exec(ctx, upsert, t.stream, up.keys, up.values, up.txids, up.times, up.offsets)
 		return err
 	}
+	if done, err := t.firstLoad(ctx, tbl, up); done || err != nil {
+		return err
+	}
 	if _, err := t.tx.Exec(ctx, stageDDL); err != nil {
 		return fmt.Errorf("create staging table: %w", err)
 	}
@@ -155,6 +159,48 @@ func (t *tx) upsert(ctx context.Context, tbl *entity, up *upsertArgs) error {
 	_, err := t.tx.Exec(ctx, move, t.stream)
 	return err
 }
+
+// firstLoad copies the rows straight into tbl when it is empty (a first
+// catch-up): one pass instead of COPY into staging plus INSERT … ON CONFLICT
+// (W2 through the sink: see the commit that added it). The batch holds each
+// key once, so only another transaction's rows could conflict: the COPY runs
+// under a savepoint and, on a unique violation (a concurrent writer of the
+// same table committed first), is undone and done is false, so that the
+// caller upserts as usual. synced_at is the database's clock, as in the
+// upsert statements.
+func (t *tx) firstLoad(ctx context.Context, tbl *entity, up *upsertArgs) (done bool, err error) {
+	var empty bool
+	var now time.Time
+	if err := t.tx.QueryRow(ctx, tbl.SQL.empty).Scan(&empty, &now); err != nil {
+		return false, fmt.Errorf("check whether %s is empty: %w", tbl.Name, err)
+	}
+	if !empty {
+		return false, nil
+	}
+	sp, err := t.tx.Begin(ctx)
+	if err != nil {
+		return false, err
+	}
+	rows := pgx.CopyFromSlice(len(up.keys), func(i int) ([]any, error) {
+		return []any{up.keys[i], up.values[i], t.stream, up.txids[i], up.times[i], up.offsets[i], now}, nil
+	})
+	if _, err := sp.CopyFrom(ctx, tbl.SQL.ident, entityColumns, rows); err != nil {
+		if rbErr := sp.Rollback(ctx); rbErr != nil {
+			return false, fmt.Errorf("copy into %s: %w (rollback to savepoint: %v)", tbl.Name, err, rbErr)
+		}
+		if pgErr := (*pgconn.PgError)(nil); errors.As(err, &pgErr) && pgErr.Code == uniqueViolation {
+			return false, nil
+		}
+		return false, fmt.Errorf("copy into %s: %w", tbl.Name, err)
+	}
+	return true, sp.Commit(ctx)
+}
+
+// uniqueViolation is the SQLSTATE of a duplicate key.
+const uniqueViolation = "23505"
+
+// entityColumns are the columns a first load copies.
+var entityColumns = []string{"key", "value", "stream", "txid", "event_time", "synced_offset", "synced_at"}
 
 // upsertArgs are the column arrays of one upsert statement.
 type upsertArgs struct {
