@@ -49,6 +49,7 @@ type config struct {
 	sources    []string // "mem", "node"
 	chunk      int      // memory source: catch-up response size
 	memGzip    bool     // memory source: gzip for clients that ask
+	compare    string   // a second syncd binary run back to back on W1
 }
 
 // parts are the measurements -skip can leave out.
@@ -76,6 +77,7 @@ func parseFlags() (config, error) {
 	flag.StringVar(&sources, "source", "mem,node", "comma-separated stream servers to measure W1/W2 from: mem (in-process, memory speed) and node (the reference server)")
 	flag.IntVar(&c.chunk, "chunk", 1<<20, "memory source: bytes per catch-up response (Stream-Up-To-Date on the last only)")
 	flag.BoolVar(&c.memGzip, "mem-gzip", false, "memory source: serve gzip (precompressed) to clients that ask, as production servers do")
+	flag.StringVar(&c.compare, "compare", "", "a second syncd binary (e.g. built from main): W1 catch-ups run with it right after each one with -syncd, into fresh databases, for a before/after within one run")
 	flag.BoolVar(&c.serve, "serve", false, "only set up the server with W1 and W2, print their URLs and wait for a signal (for manual profiling)")
 	flag.Parse()
 	if c.keys <= 0 {
@@ -345,7 +347,35 @@ func (b *bench) measureW1(ctx context.Context, run int, src string, r map[string
 		}
 		logf("  [%s] W1 → %s: %.2f s, peak RSS %.0f MB, verified; floor (INSERT … SELECT) %.2f s; ÷ (read + floor) %.2f",
 			src, dialect, d.Seconds(), mb(rss), floor.Seconds(), r[key+"_floor_ratio"])
+		if c.compare != "" {
+			if err := b.compareW1(ctx, run, src, dialect, w1URL, r); err != nil {
+				return err
+			}
+		}
 	}
+	return nil
+}
+
+// compareW1 runs the -compare binary on W1 into a fresh database right
+// after the -syncd one, verified the same way.
+func (b *bench) compareW1(ctx context.Context, run int, src, dialect, url string, r map[string]float64) error {
+	p := prefix(src)
+	t, cleanup, err := b.target(ctx, dialect, fmt.Sprintf("%sw1cmp_%d", p, run))
+	if err != nil {
+		return err
+	}
+	defer cleanup()
+	d, rss, err := runOnce(ctx, b.cfg.compare, t, b.w1.name+"="+url)
+	if err == nil {
+		err = b.verify(ctx, t, b.w1)
+	}
+	if err != nil {
+		return fmt.Errorf("W1 from %s into %s with -compare: %w", src, dialect, err)
+	}
+	key := p + "w1_" + dialect
+	r[key+"_compare_s"], r[key+"_compare_rss_mb"] = d.Seconds(), mb(rss)
+	r[key+"_vs_compare"] = r[key+"_s"] / d.Seconds()
+	logf("  [%s] W1 → %s with -compare: %.2f s, peak RSS %.0f MB, verified; -syncd ÷ -compare %.2f", src, dialect, d.Seconds(), mb(rss), r[key+"_vs_compare"])
 	return nil
 }
 
