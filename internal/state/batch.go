@@ -119,19 +119,23 @@ func (b *Batch) AddChange(c Change, offset string) {
 		Timestamp: c.Timestamp,
 		Offset:    offset,
 	}
-	var reuse []byte
+	// One map lookup per event: a rewritten key replaces its op in place,
+	// its value buffer reused; a new key is appended.
 	if i, ok := b.index[opKey{c.Type, c.Key}]; ok {
 		prev := b.ops[i] // the op it replaces is dropped
-		reuse = prev.Value
+		reuse := prev.Value
 		if op.Delete {
 			op.LastValue, reuse = prev.Value, nil
 			if prev.Delete {
 				op.LastValue = prev.LastValue
 			}
 		}
+		op.Value = cloneValue(c, reuse)
+		b.replaceOp(i, op)
+		return
 	}
-	op.Value = cloneValue(c, reuse)
-	b.putOp(op)
+	op.Value = cloneValue(c, nil)
+	b.appendOp(op)
 }
 
 // addHistory keeps the change as a history row numbered after the events
@@ -194,21 +198,21 @@ func cloneValue(c Change, buf []byte) []byte {
 	return append(buf[:0], c.Value...)
 }
 
-// putOp adds op, replacing the pending op of the same (type, key) if any.
-func (b *Batch) putOp(op Op) {
-	k := opKey{op.Type, op.Key}
-	if i, ok := b.index[k]; ok {
-		b.size += opSize(op) - opSize(b.ops[i])
-		b.ops[i] = op
-		return
-	}
+// replaceOp puts op in place of ops[i], the pending op of its (type, key).
+func (b *Batch) replaceOp(i int, op Op) {
+	b.size += opSize(op) - opSize(b.ops[i])
+	b.ops[i] = op
+}
+
+// appendOp adds op, whose (type, key) has no pending op.
+func (b *Batch) appendOp(op Op) {
 	if b.index == nil { // a zero Batch
 		b.index = make(map[opKey]int)
 	}
 	if n := len(b.ops); n > 0 && compareOps(b.ops[n-1], op) > 0 {
 		b.sorted = false
 	}
-	b.index[k] = len(b.ops)
+	b.index[opKey{op.Type, op.Key}] = len(b.ops)
 	b.ops = append(b.ops, op)
 	b.size += opSize(op)
 }

@@ -3,6 +3,8 @@ package state
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
+	"math/rand/v2"
 	"slices"
 	"strings"
 	"testing"
@@ -184,6 +186,37 @@ func BenchmarkBatchAddChange(b *testing.B) {
 	b.ReportAllocs()
 	for b.Loop() {
 		batch.AddChange(ev.Change, "0000000000000042_0000000000000211")
+	}
+}
+
+// BenchmarkBatchCatchUp adds W1-like changes: 100,000 keys of 4 types,
+// each rewritten about ten times in a random order, as a catch-up does.
+func BenchmarkBatchCatchUp(b *testing.B) {
+	ev := Decode([]byte(realisticEvent))
+	types := []string{"user", "order", "product", "comment"}
+	const keys = 100_000
+	changes := make([]Change, 0, keys)
+	for i := range keys {
+		c := ev.Change
+		c.Type, c.Key = types[i%4], fmt.Sprintf("k%07d", i)
+		changes = append(changes, c)
+	}
+	rng := rand.New(rand.NewPCG(1, 2))
+	order := make([]int, 1<<20)
+	for i := range order {
+		order[i] = rng.IntN(keys)
+	}
+	batch := NewBatch()
+	for _, c := range changes {
+		batch.AddChange(c, "o")
+	}
+	b.ReportAllocs()
+	i := 0
+	for b.Loop() {
+		c := changes[order[i&(len(order)-1)]]
+		c.Key = strings.Clone(c.Key) // as Decode hands it over: a fresh string
+		batch.AddChange(c, "o")
+		i++
 	}
 }
 
