@@ -77,7 +77,7 @@ func parseFlags() (config, error) {
 	flag.StringVar(&sources, "source", "mem,node", "comma-separated stream servers to measure W1/W2 from: mem (in-process, memory speed) and node (the reference server)")
 	flag.IntVar(&c.chunk, "chunk", 1<<20, "memory source: bytes per catch-up response (Stream-Up-To-Date on the last only)")
 	flag.BoolVar(&c.memGzip, "mem-gzip", false, "memory source: serve gzip (precompressed) to clients that ask, as production servers do")
-	flag.StringVar(&c.compare, "compare", "", "a second syncd binary (e.g. built from main): W1 catch-ups run with it right after each one with -syncd, into fresh databases, for a before/after within one run")
+	flag.StringVar(&c.compare, "compare", "", "a second syncd binary (e.g. built from main): W1 catch-ups from the memory source run with it right after each one with -syncd, into fresh databases, for a before/after within one run")
 	flag.BoolVar(&c.serve, "serve", false, "only set up the server with W1 and W2, print their URLs and wait for a signal (for manual profiling)")
 	flag.Parse()
 	if c.keys <= 0 {
@@ -347,7 +347,7 @@ func (b *bench) measureW1(ctx context.Context, run int, src string, r map[string
 		}
 		logf("  [%s] W1 → %s: %.2f s, peak RSS %.0f MB, verified; floor (INSERT … SELECT) %.2f s; ÷ (read + floor) %.2f",
 			src, dialect, d.Seconds(), mb(rss), floor.Seconds(), r[key+"_floor_ratio"])
-		if c.compare != "" {
+		if c.compare != "" && src == "mem" { // the Node server dominates its own figures
 			if err := b.compareW1(ctx, run, src, dialect, w1URL, r); err != nil {
 				return err
 			}
