@@ -15,6 +15,9 @@ var postgresFiles embed.FS
 //go:embed sqlite/*.sql
 var sqliteFiles embed.FS
 
+//go:embed mysql/*.sql
+var mysqlFiles embed.FS
+
 // Postgres holds the Postgres migrations at its root. They create unqualified
 // tables: the sink runs them with search_path set to the configured schema.
 var Postgres fs.FS = mustSub(postgresFiles, "postgres")
@@ -22,7 +25,11 @@ var Postgres fs.FS = mustSub(postgresFiles, "postgres")
 // SQLite holds the SQLite migrations at its root, for the main database of the file.
 var SQLite fs.FS = mustSub(sqliteFiles, "sqlite")
 
-// VersionTable is the name of goose's version table in both dialects.
+// MySQL holds the MySQL/MariaDB migrations at its root, for the database the
+// URL names.
+var MySQL fs.FS = mustSub(mysqlFiles, "mysql")
+
+// VersionTable is the name of goose's version table in every dialect.
 const VersionTable = "syncd_migrations"
 
 func mustSub(fsys embed.FS, dir string) fs.FS {

@@ -353,7 +353,7 @@ func (f *Flow[S]) reconcileColumns(ctx context.Context, ex Execer, log *slog.Log
 	}
 	log = log.With("type", tm.Type, "table", name)
 	for _, ix := range plan.DropIndexes {
-		if _, err := ex.Exec(ctx, f.d.DropIndex(ix)); err != nil {
+		if _, err := ex.Exec(ctx, f.dropIndex(name, ix)); err != nil {
 			return fmt.Errorf("type %q: drop index %s: %w", tm.Type, ix, err)
 		}
 		log.Info("dropped index", "index", ix)

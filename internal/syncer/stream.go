@@ -267,11 +267,17 @@ func decode(m consumer.Message) state.Event {
 }
 
 // check returns why a change may not enter the batch, or "": a type outside
-// the allowlist, or a value its type's schema refuses. Deletes carry no value
+// the allowlist, a change the database cannot store (sink.ChangeChecker), or
+// a value its type's schema refuses. Deletes carry no value
 // and old_value is never checked: only what would be materialized is.
 func (l *streamLoop) check(c state.Change) string {
 	if l.allowed != nil && !l.allowed[c.Type] {
 		return fmt.Sprintf("type %q is not in the stream's allowed types", c.Type)
+	}
+	if cc, ok := l.opts.Sink.(sink.ChangeChecker); ok {
+		if reason := cc.CheckChange(c); reason != "" {
+			return reason
+		}
 	}
 	if l.opts.Validate == nil || c.Op == state.Delete {
 		return ""

@@ -1,0 +1,28 @@
+package sink
+
+import "github.com/syncd-io/syncd/internal/state"
+
+// ChangeChecker is implemented by sinks that cannot store every change the
+// State Protocol allows (MySQL's index limits bound the length of keys,
+// types and txids). The stream loop asks it before a change enters a batch,
+// so such a change becomes a reject with the reason CheckChange returns
+// instead of an error that stops the stream.
+type ChangeChecker interface {
+	// CheckChange returns why c cannot be stored, or "".
+	CheckChange(c state.Change) string
+}
+
+// IndexDropper is implemented by dialects whose DROP INDEX must name the
+// table (MySQL): the flow then calls DropTableIndex instead of DropIndex.
+type IndexDropper interface {
+	// DropTableIndex drops the index of the entity table name.
+	DropTableIndex(name, index string) string
+}
+
+// dropIndex returns the statement that drops index of the table name.
+func (f *Flow[S]) dropIndex(name, index string) string {
+	if d, ok := f.d.(IndexDropper); ok {
+		return d.DropTableIndex(name, index)
+	}
+	return f.d.DropIndex(index)
+}

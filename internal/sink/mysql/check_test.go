@@ -1,0 +1,66 @@
+package mysql_test
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/syncd-io/syncd/internal/sink"
+	"github.com/syncd-io/syncd/internal/state"
+)
+
+// TestCheckChange: what MySQL's index limits cannot hold is refused before
+// it reaches a batch; the longest key that fits is stored and read back.
+func TestCheckChange(t *testing.T) {
+	s := open(t)
+	if err := s.Migrate(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	longest := strings.Repeat("鍵", 512) // 2,048 bytes of utf8mb4; (stream, key) still fits
+	for _, c := range []state.Change{
+		{Type: "t", Key: longest + "x"},
+		{Type: strings.Repeat("t", 769), Key: "k"},
+		{Type: "t", Key: "k", TxID: strings.Repeat("x", 513)},
+	} {
+		if reason := s.CheckChange(c); reason == "" {
+			t.Errorf("change with key %d, type %d, txid %d characters accepted", len([]rune(c.Key)), len(c.Type), len(c.TxID))
+		}
+	}
+	ok := state.Change{Type: "t", Key: longest, Op: state.Upsert, Value: []byte(`1`)}
+	if reason := s.CheckChange(ok); reason != "" {
+		t.Fatalf("longest key refused: %s", reason)
+	}
+	if _, err := s.Checkpoint(t.Context(), "s", "http://x/s", "-1"); err != nil {
+		t.Fatal(err)
+	}
+	b := state.NewBatch()
+	b.AddChange(ok, "1")
+	b.AddChange(state.Change{Type: "t", Key: "a ", Op: state.Upsert, Value: []byte(`2`)}, "1")
+	b.AddChange(state.Change{Type: "t", Key: "a", Op: state.Upsert, Value: []byte(`3`)}, "1")
+	b.AddChange(state.Change{Type: "t", Key: "A", Op: state.Upsert, Value: []byte(`4`)}, "1")
+	tx, err := s.Begin(t.Context(), "s", "-1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := tx.Write(t.Context(), b); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := tx.Commit(t.Context(), sinkCommit("1", 4)); err != nil {
+		t.Fatal(err)
+	}
+	rows, err := s.Rows(t.Context(), "t")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var keys []string
+	for _, r := range rows {
+		keys = append(keys, r.Key)
+	}
+	// Keys differing in case or a trailing space are distinct rows.
+	if len(keys) != 4 || keys[0] != "A" || keys[1] != "a" || keys[2] != "a " || keys[3] != longest {
+		t.Fatalf("keys = %q", keys)
+	}
+}
+
+func sinkCommit(offset string, events int64) sink.Commit {
+	return sink.Commit{NextOffset: offset, UpToDate: true, Events: events}
+}

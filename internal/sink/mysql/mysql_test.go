@@ -1,0 +1,28 @@
+package mysql_test
+
+import (
+	"testing"
+
+	"github.com/syncd-io/syncd/internal/mysqltest"
+	"github.com/syncd-io/syncd/internal/sink"
+	"github.com/syncd-io/syncd/internal/sink/mysql"
+	"github.com/syncd-io/syncd/internal/sink/sinktest"
+)
+
+func open(t testing.TB) *mysql.Sink {
+	t.Helper()
+	s, err := mysql.New(t.Context(), mysqltest.New(t), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = s.Close() })
+	return s
+}
+
+func TestSink(t *testing.T) {
+	sinktest.Run(t, func(t *testing.T) sink.Sink { return open(t) })
+}
+
+func BenchmarkWrite(b *testing.B) {
+	sinktest.BenchmarkWrite(b, func(b *testing.B) sink.Sink { return open(b) })
+}

@@ -1,0 +1,313 @@
+package mysql
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/syncd-io/syncd/internal/sink"
+	"github.com/syncd-io/syncd/internal/state"
+	"github.com/syncd-io/syncd/internal/table"
+)
+
+// maxPlaceholders is the protocol's limit of placeholders in one statement.
+const maxPlaceholders = 65_535
+
+// tx is the MySQL half of one stream's open transaction (sink.TxDriver).
+// It holds the stream's checkpoint row lock from Begin to Commit or Rollback.
+type tx struct {
+	s      *Sink
+	stream string
+	expect string // the offset Begin found
+	tx     *sql.Tx
+}
+
+var _ sink.TxDriver = (*tx)(nil)
+
+// Begin opens the stream's READ COMMITTED transaction with the checkpoint
+// compare-and-set guard as its first statement (clientFoundRows makes the
+// UPDATE that changes nothing count its row). It returns sink.ErrConflict
+// when the stored offset is not expectedOffset (or the checkpoint is
+// gone). Otherwise the checkpoint row stays locked: a second writer of the
+// stream waits here until this transaction ends (or innodb_lock_wait_timeout
+// passes), then gets sink.ErrConflict if it committed.
+func (s *Sink) Begin(ctx context.Context, stream, expectedOffset string) (sink.Tx, error) {
+	stx, err := s.db.BeginTx(ctx, &sql.TxOptions{Isolation: sql.LevelReadCommitted})
+	if err != nil {
+		return nil, fmt.Errorf("begin %s: %w", stream, err)
+	}
+	res, err := stx.ExecContext(ctx, `UPDATE syncd_checkpoints SET next_offset = next_offset WHERE stream = ? AND next_offset = ?`,
+		stream, expectedOffset)
+	if err == nil {
+		if n, _ := res.RowsAffected(); n == 0 {
+			err = sink.ErrConflict
+		}
+	}
+	if err != nil {
+		_ = stx.Rollback()
+		return nil, fmt.Errorf("begin %s at %s: %w", stream, expectedOffset, err)
+	}
+	return sink.NewTx(stream, &tx{s: s, stream: stream, expect: expectedOffset, tx: stx}), nil
+}
+
+// Write applies the batch: the reset, then each type's upserts and deletes
+// in key order, then the rejects. Txids are written at Commit.
+func (t *tx) Write(ctx context.Context, b *sink.Batch, rec *sink.Recorder) error {
+	if b.HasReset() {
+		tables, err := t.s.flow.ResetRows(ctx, sink.SQLExecer(t.tx), t.stream)
+		if err != nil {
+			return err
+		}
+		rec.Touch(tables...)
+	}
+	ops := b.Ops()
+	for len(ops) > 0 {
+		n := 1
+		for n < len(ops) && ops[n].Type == ops[0].Type {
+			n++
+		}
+		if err := t.writeType(ctx, ops[:n], rec); err != nil {
+			return err
+		}
+		ops = ops[n:]
+	}
+	return t.writeRejects(ctx, b.Rejects())
+}
+
+// writeType upserts and deletes the ops of one type (all of the same Type,
+// in key order) with multi-row statements.
+func (t *tx) writeType(ctx context.Context, ops []state.Op, rec *sink.Recorder) error {
+	tbl, err := t.s.table(ctx, ops[0].Type)
+	if err != nil {
+		return err
+	}
+	var upserts []*state.Op
+	var deletes []string
+	for i := range ops {
+		if ops[i].Delete {
+			deletes = append(deletes, ops[i].Key)
+		} else {
+			upserts = append(upserts, &ops[i])
+		}
+	}
+	for len(upserts) > 0 {
+		n := t.s.chunk(upserts, rowArgs)
+		if err := t.upsert(ctx, tbl, upserts[:n], rec); err != nil {
+			return fmt.Errorf("upsert into %s: %w", tbl.Name, err)
+		}
+		upserts = upserts[n:]
+	}
+	for len(deletes) > 0 {
+		n := min(len(deletes), maxPlaceholders-1, t.s.keysPerStatement())
+		if _, err := t.tx.ExecContext(ctx, tbl.SQL.delete+placeholders(n), keyArgs(tbl, deletes[:n], t.stream)...); err != nil {
+			return fmt.Errorf("delete from %s: %w", tbl.Name, err)
+		}
+		deletes = deletes[n:]
+	}
+	rec.Touch(tbl.Name)
+	return nil
+}
+
+// upsert writes rows (in key order) with one INSERT … ON DUPLICATE KEY
+// UPDATE, and counts their conversion NULLs.
+func (t *tx) upsert(ctx context.Context, tbl *entity, rows []*state.Op, rec *sink.Recorder) error {
+	var q strings.Builder
+	q.WriteString(tbl.SQL.insert)
+	args := make([]any, 0, len(rows)*rowArgs)
+	keys := make([]string, len(rows))
+	for i, op := range rows {
+		if i > 0 {
+			q.WriteString(", ")
+		}
+		q.WriteString(rowValues)
+		value := "null" // a change always carries a value; never write SQL NULL
+		if op.Value != nil {
+			value = string(op.Value)
+		}
+		args = append(args, op.Key, value, t.stream, nullIfEmpty(op.TxID), eventTime(op.Timestamp), op.Offset)
+		keys[i] = op.Key
+	}
+	q.WriteString(tbl.SQL.update)
+	if _, err := t.tx.ExecContext(ctx, q.String(), args...); err != nil {
+		return err
+	}
+	return t.countNulls(ctx, tbl, keys, rec)
+}
+
+// countNulls counts the conversion NULLs of the rows of keys just written.
+func (t *tx) countNulls(ctx context.Context, tbl *entity, keys []string, rec *sink.Recorder) error {
+	if tbl.Nulls.Query == "" {
+		return nil
+	}
+	q := tbl.Nulls
+	args := []any{}
+	if tbl.Scope == table.ScopeStream {
+		q.Query += "`stream` = ? AND "
+		args = append(args, t.stream)
+	}
+	q.Query += "`key` IN " + placeholders(len(keys))
+	for _, k := range keys {
+		args = append(args, k)
+	}
+	return rec.CountNulls(ctx, sink.SQLExecer(t.tx), tbl.Name, q, args...)
+}
+
+// keyArgs are the arguments of a delete: the stream in key scope stream,
+// then the keys.
+func keyArgs(t *entity, keys []string, stream string) []any {
+	args := make([]any, 0, len(keys)+1)
+	if t.Scope == table.ScopeStream {
+		args = append(args, stream)
+	}
+	for _, k := range keys {
+		args = append(args, k)
+	}
+	return args
+}
+
+// chunk returns how many of the first rows fit one statement: within the
+// placeholder limit and, with escaping counted at worst, max_allowed_packet.
+// At least one row is always taken.
+func (s *Sink) chunk(rows []*state.Op, perRow int) int {
+	budget := s.packetBudget()
+	n, size := 0, 0
+	for n < len(rows) && (n+1)*perRow <= maxPlaceholders {
+		op := rows[n]
+		size += 2*(len(op.Key)+len(op.Value)+len(op.TxID)+len(op.Offset)+len(op.Timestamp)) + 128
+		if n > 0 && size > budget {
+			break
+		}
+		n++
+	}
+	return max(n, 1)
+}
+
+// packetBudget is the statement size kept below max_allowed_packet.
+func (s *Sink) packetBudget() int {
+	return max(s.server.maxPacket-64<<10, 64<<10)
+}
+
+// keysPerStatement bounds the keys of a DELETE so it fits the packet with
+// keys of the longest length.
+func (s *Sink) keysPerStatement() int {
+	return max(s.packetBudget()/(2*4*maxKeyChars+8), 1)
+}
+
+// nullIfEmpty is NULL for "".
+func nullIfEmpty(s string) any {
+	if s == "" {
+		return nil
+	}
+	return s
+}
+
+// eventTime parses an RFC 3339 timestamp into UTC, cut to the microseconds
+// DATETIME(6) keeps; an empty, unparsable or out-of-range one is NULL
+// rather than a failed transaction.
+func eventTime(s string) any {
+	if s == "" {
+		return nil
+	}
+	ts, err := time.Parse(time.RFC3339Nano, s)
+	if err != nil {
+		return nil
+	}
+	ts = ts.UTC().Truncate(time.Microsecond)
+	if ts.Year() < 1000 || ts.Year() > 9999 {
+		return nil
+	}
+	return ts
+}
+
+// rejectArgs is the number of placeholders of one reject row.
+const rejectArgs = 5
+
+// writeRejects inserts the dead letters with their raw bytes intact.
+func (t *tx) writeRejects(ctx context.Context, rejects []state.Reject) error {
+	for len(rejects) > 0 {
+		n, size := 0, 0
+		for n < len(rejects) && (n+1)*rejectArgs <= maxPlaceholders {
+			size += 2*(len(rejects[n].Raw)+len(rejects[n].Reason)+len(rejects[n].ResponseOffset)) + 128
+			if n > 0 && size > t.s.packetBudget() {
+				break
+			}
+			n++
+		}
+		var q strings.Builder
+		q.WriteString(`INSERT INTO syncd_rejects (stream, response_offset, position, raw, reason) VALUES `)
+		args := make([]any, 0, n*rejectArgs)
+		for i, r := range rejects[:n] {
+			if i > 0 {
+				q.WriteString(", ")
+			}
+			q.WriteString(placeholders(rejectArgs))
+			raw := r.Raw
+			if raw == nil {
+				raw = []byte{}
+			}
+			args = append(args, t.stream, cleanText(r.ResponseOffset), r.Position, raw, cleanText(r.Reason))
+		}
+		if _, err := t.tx.ExecContext(ctx, q.String(), args...); err != nil {
+			return fmt.Errorf("insert rejects: %w", err)
+		}
+		rejects = rejects[n:]
+	}
+	return nil
+}
+
+// cleanText makes s storable in a utf8mb4 column: valid UTF-8.
+func cleanText(s string) string { return strings.ToValidUTF8(s, "\uFFFD") }
+
+// Commit records the txids, writes the checkpoint (compare-and-set again:
+// the row is locked since Begin, so it matches unless the lock was lost)
+// and commits.
+func (t *tx) Commit(ctx context.Context, c sink.Commit, txids []string, _ *sink.Recorder) error {
+	if err := t.writeTxIDs(ctx, c.NextOffset, txids); err != nil {
+		return err
+	}
+	res, err := t.tx.ExecContext(ctx, `UPDATE syncd_checkpoints SET next_offset = ?, up_to_date = ?, closed = ?,
+		events_applied = events_applied + ?, rejects = rejects + ?, updated_at = UTC_TIMESTAMP(6), halted = ''
+		WHERE stream = ? AND next_offset = ?`, c.NextOffset, c.UpToDate, c.Closed, c.Events, c.Rejects, t.stream, t.expect)
+	if err != nil {
+		return fmt.Errorf("write checkpoint: %w", err)
+	}
+	if n, err := res.RowsAffected(); err != nil || n == 0 {
+		return errors.Join(err, sink.ErrConflict)
+	}
+	return t.tx.Commit()
+}
+
+// writeTxIDs upserts the transaction's txids at the commit's offset.
+func (t *tx) writeTxIDs(ctx context.Context, offset string, txids []string) error {
+	const perRow = 3
+	for len(txids) > 0 {
+		n := min(len(txids), maxPlaceholders/perRow, max(t.s.packetBudget()/(2*4*(maxTxIDChars+maxStreamChars)+len(offset)*2+64), 1))
+		var q strings.Builder
+		q.WriteString(`INSERT INTO syncd_txids (stream, txid, next_offset, committed_at) VALUES `)
+		args := make([]any, 0, n*perRow)
+		for i, id := range txids[:n] {
+			if i > 0 {
+				q.WriteString(", ")
+			}
+			q.WriteString("(?, ?, ?, UTC_TIMESTAMP(6))")
+			args = append(args, t.stream, id, offset)
+		}
+		q.WriteString(t.s.onDuplicate("next_offset", "committed_at"))
+		if _, err := t.tx.ExecContext(ctx, q.String(), args...); err != nil {
+			return fmt.Errorf("insert txids: %w", err)
+		}
+		txids = txids[n:]
+	}
+	return nil
+}
+
+// Abort rolls back; database/sql rolls back even when ctx is cancelled.
+func (t *tx) Abort(_ context.Context, _ error) error {
+	if err := t.tx.Rollback(); err != nil && !errors.Is(err, sql.ErrTxDone) {
+		return err
+	}
+	return nil
+}
