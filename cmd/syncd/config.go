@@ -20,6 +20,7 @@ import (
 	"github.com/syncd-io/syncd/internal/discovery"
 	"github.com/syncd-io/syncd/internal/mapping"
 	"github.com/syncd-io/syncd/internal/redact"
+	"github.com/syncd-io/syncd/internal/sink/mysql"
 	"github.com/syncd-io/syncd/internal/syncer"
 )
 
@@ -28,7 +29,7 @@ import (
 // public contract documented in the README.
 type Config struct {
 	Streams            string        `env:"SYNCD_STREAMS" help:"comma-separated streams: URL or name=URL (required); may be empty when the SYNCD_CONFIG file lists streams"`
-	DatabaseURL        string        `env:"SYNCD_DATABASE_URL" envDefault:"sqlite:syncd.db" help:"postgres://… or sqlite:PATH"`
+	DatabaseURL        string        `env:"SYNCD_DATABASE_URL" envDefault:"sqlite:syncd.db" help:"postgres://…, mysql://… (or mariadb://…) or sqlite:PATH"`
 	Schema             string        `env:"SYNCD_SCHEMA" envDefault:"syncd" help:"Postgres schema for every syncd table"`
 	Live               string        `env:"SYNCD_LIVE" envDefault:"sse" help:"live tailing mode: sse or long-poll"`
 	StartOffset        string        `env:"SYNCD_START_OFFSET" envDefault:"-1" help:"where a stream without a checkpoint starts: -1 or now"`
@@ -396,12 +397,17 @@ func parseStream(item string) (StreamSpec, error) {
 	return StreamSpec{Name: name, URL: raw}, nil
 }
 
-// parseDatabaseURL returns the dialect ("postgres" or "sqlite") and the
-// driver's connection string (the file path for SQLite).
+// parseDatabaseURL returns the dialect ("postgres", "mysql" or "sqlite")
+// and the driver's connection string (the file path for SQLite).
 func parseDatabaseURL(s string) (dialect, dsn string, err error) {
 	switch {
 	case strings.HasPrefix(s, "postgres://"), strings.HasPrefix(s, "postgresql://"):
 		return "postgres", s, nil
+	case strings.HasPrefix(s, "mysql://"), strings.HasPrefix(s, "mariadb://"):
+		if _, err := mysql.ParseURL(s); err != nil {
+			return "", "", invalid("SYNCD_DATABASE_URL", s, mysql.URLForms, err)
+		}
+		return "mysql", s, nil
 	case strings.HasPrefix(s, "sqlite:"):
 		path := strings.TrimPrefix(s, "sqlite:")
 		path = strings.TrimPrefix(path, "//") // sqlite:///abs/path.db
@@ -410,7 +416,7 @@ func parseDatabaseURL(s string) (dialect, dsn string, err error) {
 		}
 		return "sqlite", path, nil
 	}
-	return "", "", invalid("SYNCD_DATABASE_URL", s, "postgres://…, postgresql://… or sqlite:PATH, e.g. sqlite:syncd.db")
+	return "", "", invalid("SYNCD_DATABASE_URL", s, "postgres://…, postgresql://…, mysql://…, mariadb://… or sqlite:PATH, e.g. sqlite:syncd.db")
 }
 
 // redactURL hides the secrets of a URL (or any text) that a message names;

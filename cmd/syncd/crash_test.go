@@ -179,7 +179,7 @@ type crashOptions struct {
 
 func crashSafety(t *testing.T, o crashOptions) {
 	srv := dstest.StartT(t, dstest.Options{LongPollTimeout: time.Second})
-	forEachBackend(t, func(t *testing.T, b *backend) {
+	forEachBackendAndMySQL(t, func(t *testing.T, b *backend) {
 		name := o.prefix + b.name
 		if err := srv.Create(context.Background(), name); err != nil {
 			t.Fatal(err)

@@ -40,7 +40,7 @@ func TestDeadLetterEveryInvalidKind(t *testing.T) {
 		{`{"type":"t","key":"k","value":1,"headers":"insert"}`, "headers is a JSON string"},
 		{`{"headers":{"control":"rewind"}}`, "unknown control"},
 	}
-	forEachBackend(t, func(t *testing.T, b *backend) {
+	forEachBackendAndMySQL(t, func(t *testing.T, b *backend) {
 		ctx := context.Background()
 		name := "deadletter-" + b.name
 		if err := srv.Create(ctx, name); err != nil {

@@ -62,9 +62,12 @@ func (b *backend) open(t *testing.T) *sql.DB {
 		return b.db
 	}
 	var err error
-	if b.name == "sqlite" {
+	switch b.name {
+	case "sqlite":
 		b.db, err = sql.Open("sqlite", strings.TrimPrefix(b.url, "sqlite:"))
-	} else {
+	case "mysql":
+		b.db = openMySQL(t, b.url)
+	default:
 		cfg, perr := pgx.ParseConfig(b.url)
 		if perr != nil {
 			t.Fatal(perr)
@@ -105,6 +108,9 @@ func (b *backend) tables(t *testing.T) map[string]map[string]row {
 	out := map[string]map[string]row{}
 	for typ, table := range types {
 		q := fmt.Sprintf(`SELECT key, CAST(value AS TEXT), stream FROM %s`, quote(table))
+		if b.name == "mysql" {
+			q = "SELECT `key`, `value`, `stream` FROM " + quoteMySQL(table)
+		}
 		rs, err := db.Query(q)
 		if err != nil {
 			t.Fatalf("%s: %v", q, err)
@@ -127,7 +133,7 @@ func (b *backend) tables(t *testing.T) map[string]map[string]row {
 // checkpoint reads one stream's checkpoint row.
 func (b *backend) checkpoint(t *testing.T, stream string) (offset string, eventsApplied, rejects int64, closed bool) {
 	t.Helper()
-	err := b.open(t).QueryRow(`SELECT next_offset, events_applied, rejects, closed FROM syncd_checkpoints WHERE stream = $1`, stream).
+	err := b.open(t).QueryRow(`SELECT next_offset, events_applied, rejects, closed FROM syncd_checkpoints WHERE stream = `+b.param(), stream).
 		Scan(&offset, &eventsApplied, &rejects, &closed)
 	if err != nil {
 		t.Fatalf("checkpoint of %s: %v", stream, err)
@@ -145,7 +151,7 @@ type rejectRow struct {
 
 func (b *backend) rejects(t *testing.T, stream string) []rejectRow {
 	t.Helper()
-	rs, err := b.open(t).Query(`SELECT raw, response_offset, position, reason FROM syncd_rejects WHERE stream = $1 ORDER BY id`, stream)
+	rs, err := b.open(t).Query(`SELECT raw, response_offset, position, reason FROM syncd_rejects WHERE stream = `+b.param()+` ORDER BY id`, stream)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -161,6 +167,14 @@ func (b *backend) rejects(t *testing.T, stream string) []rejectRow {
 		out = append(out, r)
 	}
 	return out
+}
+
+// param is the backend's first query placeholder.
+func (b *backend) param() string {
+	if b.name == "mysql" {
+		return "?"
+	}
+	return "$1"
 }
 
 func quote(ident string) string { return `"` + strings.ReplaceAll(ident, `"`, `""`) + `"` }

@@ -14,6 +14,7 @@ import (
 	"github.com/syncd-io/syncd/internal/metrics"
 	"github.com/syncd-io/syncd/internal/ops"
 	"github.com/syncd-io/syncd/internal/sink"
+	"github.com/syncd-io/syncd/internal/sink/mysql"
 	"github.com/syncd-io/syncd/internal/sink/postgres"
 	"github.com/syncd-io/syncd/internal/sink/sqlite"
 	"github.com/syncd-io/syncd/internal/syncer"
@@ -219,6 +220,8 @@ func open(ctx context.Context, env *environment, p *plan) (sink.Sink, error) {
 		db, err = postgres.New(ctx, p.dsn, p.Schema, p.log)
 	case "sqlite":
 		db, err = sqlite.New(ctx, p.dsn, p.log)
+	case "mysql":
+		db, err = mysql.New(ctx, p.dsn, p.log)
 	default:
 		err = errors.New("unreachable: unknown dialect " + p.dialect)
 	}

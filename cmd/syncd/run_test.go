@@ -49,7 +49,7 @@ func mixedEvents() []any {
 func TestRunOnceMaterializesStream(t *testing.T) {
 	t.Parallel()
 	srv := dstest.StartT(t, dstest.Options{})
-	forEachBackend(t, func(t *testing.T, b *backend) {
+	forEachBackendAndMySQL(t, func(t *testing.T, b *backend) {
 		ctx := context.Background()
 		name := "chat-" + b.name
 		if err := srv.Create(ctx, name); err != nil {
@@ -109,7 +109,7 @@ func TestRunOnceMaterializesStream(t *testing.T) {
 func TestTwoStreamsIntoOneDatabase(t *testing.T) {
 	t.Parallel()
 	srv := dstest.StartT(t, dstest.Options{})
-	forEachBackend(t, func(t *testing.T, b *backend) {
+	forEachBackendAndMySQL(t, func(t *testing.T, b *backend) {
 		ctx := context.Background()
 		m := newModel()
 		var urls []string

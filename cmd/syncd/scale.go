@@ -65,8 +65,8 @@ func (c Config) validateScale() []error {
 	if c.LeaseTTL < time.Second {
 		errs = append(errs, invalid("SYNCD_LEASE_TTL", c.LeaseTTL.String(), "a duration of at least 1s such as 15s"))
 	}
-	if dialect, _, err := parseDatabaseURL(c.DatabaseURL); err == nil && dialect != "postgres" && c.Leases == "on" {
-		errs = append(errs, errors.New("SYNCD_LEASES=on needs a Postgres SYNCD_DATABASE_URL: SQLite runs a single replica"))
+	if dialect, _, err := parseDatabaseURL(c.DatabaseURL); err == nil && dialect == "sqlite" && c.Leases == "on" {
+		errs = append(errs, errors.New("SYNCD_LEASES=on needs a Postgres or MySQL SYNCD_DATABASE_URL: SQLite runs a single replica"))
 	}
 	return errs
 }
