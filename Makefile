@@ -22,7 +22,7 @@ deps: $(DSSERVER)/node_modules/.package-lock.json ## install the pinned referenc
 $(DSSERVER)/node_modules/.package-lock.json: $(DSSERVER)/package-lock.json
 	npm ci --prefix $(DSSERVER) --no-audit --no-fund --loglevel=error
 
-test: deps ## run every test with the race detector (Postgres: set SYNCD_TEST_DATABASE_URL; promtool: apt-get install prometheus)
+test: deps ## run every test with the race detector (Postgres: SYNCD_TEST_DATABASE_URL; MySQL/MariaDB: SYNCD_TEST_MYSQL_URL; promtool: apt-get install prometheus)
 	$(GO) test -race -count=1 -parallel 4 -timeout 20m ./...
 
 test-rules: ## promtool check and unit-test the alerting rules in deploy/monitoring (make test runs them too)
