@@ -43,6 +43,7 @@ type config struct {
 	jsonPath   string
 	skip       map[string]bool
 	pgURL      string
+	mysqlURL   string
 	syncdBin   string
 	profileDir string
 	serve      bool
@@ -53,7 +54,7 @@ type config struct {
 }
 
 // parts are the measurements -skip can leave out.
-var parts = []string{"read", "postgres", "sqlite", "schema", "history", "w2", "live"}
+var parts = []string{"read", "postgres", "sqlite", "schema", "history", "w2", "live", "mysql"}
 
 // sourceNames are the stream servers -source can pick: the in-process
 // memory-speed source and the Node reference server.
@@ -72,6 +73,7 @@ func parseFlags() (config, error) {
 	flag.StringVar(&c.jsonPath, "json", "bench-results/latest.json", "where to write the results as JSON (empty: nowhere)")
 	flag.StringVar(&skip, "skip", "", "comma-separated parts to leave out: "+strings.Join(parts, ", "))
 	flag.StringVar(&c.pgURL, "postgres", "", "Postgres URL (default: SYNCD_TEST_DATABASE_URL, else "+defaultPostgres+")")
+	flag.StringVar(&c.mysqlURL, "mysql", "", "MySQL/MariaDB server URL without a database (default: SYNCD_TEST_MYSQL_URL, else "+defaultMySQL+")")
 	flag.StringVar(&c.syncdBin, "syncd", "", "syncd binary to measure (default: build ./cmd/syncd into a temporary folder)")
 	flag.StringVar(&c.profileDir, "profile", "", "instead of measuring, run the W1 catch-ups in-process under the CPU profiler and write the profiles into this folder")
 	flag.StringVar(&sources, "source", "mem,node", "comma-separated stream servers to measure W1/W2 from: mem (in-process, memory speed) and node (the reference server)")
@@ -113,6 +115,12 @@ func parseFlags() (config, error) {
 	}
 	if c.pgURL == "" {
 		c.pgURL = defaultPostgres
+	}
+	if c.mysqlURL == "" {
+		c.mysqlURL = os.Getenv("SYNCD_TEST_MYSQL_URL")
+	}
+	if c.mysqlURL == "" {
+		c.mysqlURL = defaultMySQL
 	}
 	return c, nil
 }
@@ -286,6 +294,11 @@ func (b *bench) measure(ctx context.Context, run int) (map[string]float64, error
 			if err := b.measureW2(ctx, run, src, r); err != nil {
 				return nil, err
 			}
+		}
+	}
+	if !c.skip["mysql"] {
+		if err := b.measureMySQL(ctx, run, r); err != nil {
+			return nil, err
 		}
 	}
 	if !c.skip["live"] {
