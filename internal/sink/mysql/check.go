@@ -26,5 +26,37 @@ func (s *Sink) CheckChange(c state.Change) string {
 		return fmt.Sprintf("value of %d bytes does not fit the server's max_allowed_packet of %d bytes",
 			len(c.Value), s.server.maxPacket)
 	}
+	if d, limit := jsonDepth(c.Value), s.maxDepth(); d > limit {
+		return fmt.Sprintf("value nests %d levels deep; this server's JSON holds at most %d", d, limit)
+	}
 	return ""
+}
+
+// maxDepth is the deepest nesting of arrays and objects the server's JSON
+// accepts: MariaDB's JSON_VALID refuses 32 levels, MySQL's JSON 101.
+func (s *Sink) maxDepth() int {
+	if s.server.mariaDB {
+		return 31
+	}
+	return 100
+}
+
+// jsonDepth returns how deeply arrays and objects nest in a valid JSON text.
+func jsonDepth(v []byte) int {
+	depth, deepest, inString := 0, 0, false
+	for i := 0; i < len(v); i++ {
+		switch c := v[i]; {
+		case inString && c == '\\':
+			i++
+		case c == '"':
+			inString = !inString
+		case inString:
+		case c == '[' || c == '{':
+			depth++
+			deepest = max(deepest, depth)
+		case c == ']' || c == '}':
+			depth--
+		}
+	}
+	return deepest
 }

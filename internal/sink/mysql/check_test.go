@@ -20,12 +20,14 @@ func TestCheckChange(t *testing.T) {
 		{Type: "t", Key: longest + "x"},
 		{Type: strings.Repeat("t", 769), Key: "k"},
 		{Type: "t", Key: "k", TxID: strings.Repeat("x", 513)},
+		{Type: "t", Key: "k", Value: []byte(strings.Repeat("[", 101) + strings.Repeat("]", 101))},
 	} {
 		if reason := s.CheckChange(c); reason == "" {
 			t.Errorf("change with key %d, type %d, txid %d characters accepted", len([]rune(c.Key)), len(c.Type), len(c.TxID))
 		}
 	}
-	ok := state.Change{Type: "t", Key: longest, Op: state.Upsert, Value: []byte(`1`)}
+	deep := []byte(`{"a":"[[[{\\","b":` + strings.Repeat("[", 29) + `{"x":"]]]"}` + strings.Repeat("]", 29) + `}`) // 31 levels
+	ok := state.Change{Type: "t", Key: longest, Op: state.Upsert, Value: deep}
 	if reason := s.CheckChange(ok); reason != "" {
 		t.Fatalf("longest key refused: %s", reason)
 	}
@@ -34,6 +36,7 @@ func TestCheckChange(t *testing.T) {
 	}
 	b := state.NewBatch()
 	b.AddChange(ok, "1")
+	b.AddChange(state.Change{Type: "t", Key: "b", Op: state.Upsert, Value: deep}, "1")
 	b.AddChange(state.Change{Type: "t", Key: "a ", Op: state.Upsert, Value: []byte(`2`)}, "1")
 	b.AddChange(state.Change{Type: "t", Key: "a", Op: state.Upsert, Value: []byte(`3`)}, "1")
 	b.AddChange(state.Change{Type: "t", Key: "A", Op: state.Upsert, Value: []byte(`4`)}, "1")
@@ -44,7 +47,7 @@ func TestCheckChange(t *testing.T) {
 	if err := tx.Write(t.Context(), b); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := tx.Commit(t.Context(), sinkCommit("1", 4)); err != nil {
+	if _, err := tx.Commit(t.Context(), sinkCommit("1", 5)); err != nil {
 		t.Fatal(err)
 	}
 	rows, err := s.Rows(t.Context(), "t")
@@ -56,7 +59,7 @@ func TestCheckChange(t *testing.T) {
 		keys = append(keys, r.Key)
 	}
 	// Keys differing in case or a trailing space are distinct rows.
-	if len(keys) != 4 || keys[0] != "A" || keys[1] != "a" || keys[2] != "a " || keys[3] != longest {
+	if len(keys) != 5 || keys[0] != "A" || keys[1] != "a" || keys[2] != "a " || keys[3] != "b" || keys[4] != longest {
 		t.Fatalf("keys = %q", keys)
 	}
 }

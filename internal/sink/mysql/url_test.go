@@ -52,3 +52,11 @@ func TestVersionAtLeast(t *testing.T) {
 		}
 	}
 }
+
+func TestJSONDepth(t *testing.T) {
+	for v, want := range map[string]int{`1`: 0, `[]`: 1, `{"a":[{}]}`: 3, `"[[[["`: 0, `["\"[[", [[]]]`: 3, `{"a":"\\"}`: 1} {
+		if got := jsonDepth([]byte(v)); got != want {
+			t.Errorf("jsonDepth(%s) = %d, want %d", v, got, want)
+		}
+	}
+}
