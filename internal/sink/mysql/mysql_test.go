@@ -23,6 +23,25 @@ func TestSink(t *testing.T) {
 	sinktest.Run(t, func(t *testing.T) sink.Sink { return open(t) })
 }
 
+// TestSinkInsertOnly runs the suite with LOAD DATA LOCAL INFILE off, as on a
+// server with local_infile=OFF: every upsert is a multi-row INSERT.
+func TestSinkInsertOnly(t *testing.T) {
+	sinktest.Run(t, func(t *testing.T) sink.Sink {
+		s := open(t)
+		s.DisableLoadData()
+		return s
+	})
+}
+
 func BenchmarkWrite(b *testing.B) {
-	sinktest.BenchmarkWrite(b, func(b *testing.B) sink.Sink { return open(b) })
+	b.Run("load", func(b *testing.B) {
+		sinktest.BenchmarkWrite(b, func(b *testing.B) sink.Sink { return open(b) })
+	})
+	b.Run("insert", func(b *testing.B) {
+		sinktest.BenchmarkWrite(b, func(b *testing.B) sink.Sink {
+			s := open(b)
+			s.DisableLoadData()
+			return s
+		})
+	})
 }

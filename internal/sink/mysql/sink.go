@@ -18,6 +18,7 @@ import (
 	"log/slog"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	driver "github.com/go-sql-driver/mysql"
@@ -42,6 +43,7 @@ type Sink struct {
 	server server
 	logger *slog.Logger
 	flow   *sink.Flow[stmts] // the entity tables
+	noLoad atomic.Bool       // LOAD DATA LOCAL INFILE refused (or disabled): INSERT only
 }
 
 var (

@@ -93,6 +93,21 @@ func (t *tx) writeType(ctx context.Context, ops []state.Op, rec *sink.Recorder) 
 			upserts = append(upserts, &ops[i])
 		}
 	}
+	if len(upserts) >= loadThreshold && !t.s.noLoad.Load() {
+		err := t.loadUpserts(ctx, tbl, upserts)
+		switch {
+		case errors.Is(err, errLoadRefused):
+			t.s.noLoad.Store(true)
+			t.s.logger.Warn("the server refuses LOAD DATA LOCAL INFILE (local_infile=OFF); large batches use multi-row INSERTs, about half as fast")
+		case err != nil:
+			return fmt.Errorf("load into %s: %w", tbl.Name, err)
+		default:
+			if err := t.countNullsOf(ctx, tbl, upserts, rec); err != nil {
+				return err
+			}
+			upserts = nil
+		}
+	}
 	for len(upserts) > 0 {
 		n := t.s.chunk(upserts, rowArgs)
 		if err := t.upsert(ctx, tbl, upserts[:n], rec); err != nil {
@@ -153,6 +168,26 @@ func (t *tx) countNulls(ctx context.Context, tbl *entity, keys []string, rec *si
 		args = append(args, k)
 	}
 	return rec.CountNulls(ctx, sink.SQLExecer(t.tx), tbl.Name, q, args...)
+}
+
+// countNullsOf counts the conversion NULLs of rows, in statements of at
+// most keysPerStatement keys.
+func (t *tx) countNullsOf(ctx context.Context, tbl *entity, rows []*state.Op, rec *sink.Recorder) error {
+	if tbl.Nulls.Query == "" {
+		return nil
+	}
+	for len(rows) > 0 {
+		n := min(len(rows), maxPlaceholders-1, t.s.keysPerStatement())
+		keys := make([]string, n)
+		for i, op := range rows[:n] {
+			keys[i] = op.Key
+		}
+		if err := t.countNulls(ctx, tbl, keys, rec); err != nil {
+			return err
+		}
+		rows = rows[n:]
+	}
+	return nil
 }
 
 // keyArgs are the arguments of a delete: the stream in key scope stream,
