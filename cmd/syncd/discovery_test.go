@@ -18,7 +18,7 @@ import (
 func TestDiscovery(t *testing.T) {
 	t.Parallel()
 	srv := dstest.StartT(t, dstest.Options{Registry: true, LongPollTimeout: time.Second})
-	forEachBackend(t, func(t *testing.T, b *backend) {
+	forEachBackendAndMySQL(t, func(t *testing.T, b *backend) {
 		ctx := context.Background()
 		prefix := "disc-" + b.name
 		// A stream that matches before syncd starts, so the registry exists.
@@ -62,7 +62,7 @@ func TestDiscovery(t *testing.T) {
 		assertTables(t, b, m)
 		for _, name := range append(others, prefix+"/rooms/binary") {
 			var n int
-			if err := b.open(t).QueryRow(`SELECT count(*) FROM syncd_checkpoints WHERE stream = $1`, name).Scan(&n); err != nil || n != 0 {
+			if err := b.open(t).QueryRow(`SELECT count(*) FROM syncd_checkpoints WHERE stream = `+b.param(), name).Scan(&n); err != nil || n != 0 {
 				t.Errorf("stream %s was followed (checkpoints: %d, err %v)", name, n, err)
 			}
 		}

@@ -280,7 +280,7 @@ types:
 // message naming the file, the type and the field; nothing is executed.
 func TestMappingHostile(t *testing.T) {
 	t.Parallel()
-	forEachBackend(t, func(t *testing.T, b *backend) {
+	forEachBackendAndMySQL(t, func(t *testing.T, b *backend) {
 		ctx := context.Background()
 		if code, out := syncdRun(ctx, b.env(writeConfig(t, "types:\n  ok: {}\n")), "migrate"); code != 0 {
 			t.Fatalf("migrate with a config file: %d %s", code, out)
@@ -309,7 +309,7 @@ func TestMappingHostile(t *testing.T) {
 func TestTxIDPruning(t *testing.T) {
 	t.Parallel()
 	srv := dstest.StartT(t, dstest.Options{LongPollTimeout: 500 * time.Millisecond})
-	forEachBackend(t, func(t *testing.T, b *backend) {
+	forEachBackendAndMySQL(t, func(t *testing.T, b *backend) {
 		ctx := context.Background()
 		name := "prune-" + b.name
 		if err := srv.Create(ctx, name); err != nil {

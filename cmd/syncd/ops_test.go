@@ -64,7 +64,7 @@ func metric(body, name string, labels ...string) float64 {
 func TestMetricsAndHealth(t *testing.T) {
 	t.Parallel()
 	srv := dstest.StartT(t, dstest.Options{LongPollTimeout: 500 * time.Millisecond})
-	forEachBackend(t, func(t *testing.T, b *backend) {
+	forEachBackendAndMySQL(t, func(t *testing.T, b *backend) {
 		ctx := context.Background()
 		name := "metrics-" + b.name
 		if err := srv.Create(ctx, name); err != nil {
@@ -125,7 +125,7 @@ func TestMetricsAndHealth(t *testing.T) {
 func TestHaltStopsOnlyThatStream(t *testing.T) {
 	t.Parallel()
 	srv := dstest.StartT(t, dstest.Options{LongPollTimeout: 500 * time.Millisecond})
-	forEachBackend(t, func(t *testing.T, b *backend) {
+	forEachBackendAndMySQL(t, func(t *testing.T, b *backend) {
 		ctx := context.Background()
 		bad, good := "halt-bad-"+b.name, "halt-good-"+b.name
 		m := newModel()
@@ -194,7 +194,7 @@ func TestHaltStopsOnlyThatStream(t *testing.T) {
 func TestStatusRejectsAndReset(t *testing.T) {
 	t.Parallel()
 	srv := dstest.StartT(t, dstest.Options{})
-	forEachBackend(t, func(t *testing.T, b *backend) {
+	forEachBackendAndMySQL(t, func(t *testing.T, b *backend) {
 		ctx := context.Background()
 		name, other := "ops-"+b.name, "zz-ops-other-"+b.name
 		m := newModel()

@@ -43,7 +43,7 @@ func appendAll(t *testing.T, srv *dstest.Server, name string, events []any) {
 func TestRestartBetweenCommits(t *testing.T) {
 	t.Parallel()
 	srv := dstest.StartT(t, dstest.Options{LongPollTimeout: 500 * time.Millisecond})
-	forEachBackend(t, func(t *testing.T, b *backend) {
+	forEachBackendAndMySQL(t, func(t *testing.T, b *backend) {
 		for _, live := range []string{"long-poll", "sse"} {
 			t.Run(live, func(t *testing.T) {
 				name := "restart-" + live + "-" + b.name
@@ -77,7 +77,7 @@ func TestRestartBetweenCommits(t *testing.T) {
 				}
 				eventually(t, 30*time.Second, "the live commit of the tail", func() bool {
 					var off string
-					err := b.open(t).QueryRow(`SELECT next_offset FROM syncd_checkpoints WHERE stream = $1`, name).Scan(&off)
+					err := b.open(t).QueryRow(`SELECT next_offset FROM syncd_checkpoints WHERE stream = `+b.param(), name).Scan(&off)
 					return err == nil && off == tail
 				})
 				cancel()
@@ -108,7 +108,7 @@ func TestCancelMidCatchUp(t *testing.T) {
 		t.Skip("long catch-up")
 	}
 	srv := dstest.StartT(t, dstest.Options{})
-	forEachBackend(t, func(t *testing.T, b *backend) {
+	forEachBackendAndMySQL(t, func(t *testing.T, b *backend) {
 		name := "midcatchup-" + b.name
 		if err := srv.Create(context.Background(), name); err != nil {
 			t.Fatal(err)

@@ -144,7 +144,7 @@ func TestTwoStreamsIntoOneDatabase(t *testing.T) {
 func TestClosedStreamEndsRun(t *testing.T) {
 	t.Parallel()
 	srv := dstest.StartT(t, dstest.Options{})
-	forEachBackend(t, func(t *testing.T, b *backend) {
+	forEachBackendAndMySQL(t, func(t *testing.T, b *backend) {
 		ctx := context.Background()
 		name := "closed-" + b.name
 		if err := srv.Create(ctx, name); err != nil {

@@ -75,7 +75,7 @@ func withOldValue(ev map[string]any, old any) map[string]any {
 func TestSchemaValidation(t *testing.T) {
 	t.Parallel()
 	srv := dstest.StartT(t, dstest.Options{})
-	forEachBackend(t, func(t *testing.T, b *backend) {
+	forEachBackendAndMySQL(t, func(t *testing.T, b *backend) {
 		ctx := context.Background()
 		name := "schema-" + b.name
 		if err := srv.Create(ctx, name); err != nil {
@@ -163,7 +163,7 @@ func TestSchemaValidation(t *testing.T) {
 func TestSchemaHaltStopsOnlyThatStream(t *testing.T) {
 	t.Parallel()
 	srv := dstest.StartT(t, dstest.Options{})
-	forEachBackend(t, func(t *testing.T, b *backend) {
+	forEachBackendAndMySQL(t, func(t *testing.T, b *backend) {
 		ctx := context.Background()
 		strict, other := "schema-halt-"+b.name, "schema-other-"+b.name
 		for _, n := range []string{strict, other} {

@@ -98,7 +98,7 @@ func TestEOFWhileLive(t *testing.T) {
 func TestRunOnceCountsEOFAsDone(t *testing.T) {
 	t.Parallel()
 	srv := dstest.StartT(t, dstest.Options{})
-	forEachBackend(t, func(t *testing.T, b *backend) {
+	forEachBackendAndMySQL(t, func(t *testing.T, b *backend) {
 		ctx := context.Background()
 		closedName, openName := "once-closed-"+b.name, "once-open-"+b.name
 		m := newModel()
@@ -171,7 +171,7 @@ func TestStreamCreatedAfterStart(t *testing.T) {
 func TestMissingAndDeletedStreams(t *testing.T) {
 	t.Parallel()
 	srv := dstest.StartT(t, dstest.Options{})
-	forEachBackend(t, func(t *testing.T, b *backend) {
+	forEachBackendAndMySQL(t, func(t *testing.T, b *backend) {
 		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 		defer cancel()
 		gone, other := "deleted-"+b.name, "other-"+b.name
