@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/syncd-io/syncd/internal/dstest"
+	"github.com/syncd-io/syncd/internal/mysqltest"
 	"github.com/syncd-io/syncd/internal/pgtest"
 )
 
@@ -89,7 +90,7 @@ func (f *fleetLog) assertExact(t *testing.T, srv *dstest.Server, b *backend, nam
 				t.Fatal(err)
 			}
 			var off string
-			if b.open(t).QueryRow(`SELECT next_offset FROM syncd_checkpoints WHERE stream = $1`, name).Scan(&off) != nil || off != tail {
+			if b.open(t).QueryRow(`SELECT next_offset FROM syncd_checkpoints WHERE stream = `+b.param(), name).Scan(&off) != nil || off != tail {
 				return false
 			}
 		}
@@ -128,7 +129,7 @@ func owners(t *testing.T, b *backend) map[string]int {
 func leaseRows(t *testing.T, b *backend, owner string) int {
 	t.Helper()
 	var n int
-	if err := b.open(t).QueryRow(`SELECT count(*) FROM syncd_leases WHERE owner = $1`, owner).Scan(&n); err != nil {
+	if err := b.open(t).QueryRow(`SELECT count(*) FROM syncd_leases WHERE owner = `+b.param(), owner).Scan(&n); err != nil {
 		t.Fatal(err)
 	}
 	return n
@@ -139,7 +140,7 @@ func leaseRows(t *testing.T, b *backend, owner string) int {
 const fenceRefusal = "checkpoint moved by another writer"
 
 // TestReplicas runs three real syncd processes with leases against one
-// Postgres and 50 streams receiving appends. They share the streams; a
+// Postgres (and one MySQL/MariaDB database) and 50 streams receiving appends. They share the streams; a
 // SIGKILLed replica's streams are taken over within the lease TTL; a
 // gracefully stopped one hands over at once; every stream ends exact, each
 // change applied once.
@@ -147,9 +148,17 @@ func TestReplicas(t *testing.T) {
 	if testing.Short() {
 		t.Skip("runs three syncd processes")
 	}
+	t.Run("postgres", func(t *testing.T) {
+		url, schema := pgtest.New(t)
+		testReplicas(t, &backend{name: "postgres", url: url, schema: schema, owner: t})
+	})
+	t.Run("mysql", func(t *testing.T) {
+		testReplicas(t, &backend{name: "mysql", url: mysqltest.New(t), owner: t})
+	})
+}
+
+func testReplicas(t *testing.T, b *backend) {
 	const ttl = 2 * time.Second
-	url, schema := pgtest.New(t)
-	b := &backend{name: "postgres", url: url, schema: schema, owner: t}
 	srv := dstest.StartT(t, dstest.Options{LongPollTimeout: time.Second})
 	var names, urls []string
 	for i := range 50 {
