@@ -13,7 +13,6 @@ package mysql
 import (
 	"context"
 	"database/sql"
-	"errors"
 	"fmt"
 	"log/slog"
 	"strconv"
@@ -191,10 +190,4 @@ func (s *Sink) withTx(ctx context.Context, f func(*sql.Tx) error) (err error) {
 		return err
 	}
 	return tx.Commit()
-}
-
-// isDuplicate reports a duplicate-key error (1062).
-func isDuplicate(err error) bool {
-	var me *driver.MySQLError
-	return errors.As(err, &me) && me.Number == 1062
 }
