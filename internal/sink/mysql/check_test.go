@@ -67,3 +67,50 @@ func TestCheckChange(t *testing.T) {
 func sinkCommit(offset string, events int64) sink.Commit {
 	return sink.Commit{NextOffset: offset, UpToDate: true, Events: events}
 }
+
+// TestDDLOutsideTheTransaction: a new type's table is registered and
+// created before its rows are written, on a connection of its own, so a
+// transaction that dies after the DDL (a crash, a rollback) leaves an empty
+// registered table and no rows; the next transaction writes into it.
+func TestDDLOutsideTheTransaction(t *testing.T) {
+	s := open(t)
+	ctx := t.Context()
+	if err := s.Migrate(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Checkpoint(ctx, "s", "http://x/s", "-1"); err != nil {
+		t.Fatal(err)
+	}
+	b := state.NewBatch()
+	b.AddChange(state.Change{Type: "fresh", Key: "k", Op: state.Upsert, Value: []byte(`1`)}, "1")
+	tx, err := s.Begin(ctx, "s", "-1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := tx.Write(ctx, b); err != nil {
+		t.Fatal(err)
+	}
+	if err := tx.Rollback(ctx); err != nil {
+		t.Fatal(err)
+	}
+	types, err := s.Types(ctx)
+	if err != nil || len(types) != 1 || types[0].Table != "fresh" {
+		t.Fatalf("types after the rollback: %+v, %v", types, err)
+	}
+	if rows, err := s.Rows(ctx, "fresh"); err != nil || len(rows) != 0 {
+		t.Fatalf("rows after the rollback: %+v, %v", rows, err)
+	}
+	tx, err = s.Begin(ctx, "s", "-1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := tx.Write(ctx, b); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := tx.Commit(ctx, sinkCommit("1", 1)); err != nil {
+		t.Fatal(err)
+	}
+	if rows, err := s.Rows(ctx, "fresh"); err != nil || len(rows) != 1 {
+		t.Fatalf("rows after the commit: %+v, %v", rows, err)
+	}
+}
