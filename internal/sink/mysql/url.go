@@ -11,7 +11,9 @@ import (
 )
 
 // URLForms names the accepted forms of a MySQL database URL, for errors.
-const URLForms = "mysql://user:password@host:3306/dbname?param=value or mariadb://…"
+// It spells the password apart so that redaction (which masks any
+// scheme://user:secret@) leaves the example readable.
+const URLForms = "mysql://user@host:3306/dbname?param=value, with a password user:password@host, or the same with mariadb://"
 
 // forced are the driver parameters syncd relies on; a URL cannot change them.
 //   - parseTime, loc=UTC: DATETIME(6) columns scan into time.Time in UTC.
