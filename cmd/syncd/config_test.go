@@ -33,7 +33,7 @@ func TestEveryVariableSaysWhatIsWrong(t *testing.T) {
 	}
 	cases := map[string]badCase{
 		"SYNCD_STREAMS":              {value: "chat=ftp://h/v1/stream/chat", want: "URL or name=URL, e.g. chat=http://"},
-		"SYNCD_DATABASE_URL":         {value: "mysql://u:hunter2@h/db", shown: "mysql://u:xxxxx@h/db", want: "postgres://…, postgresql://… or sqlite:PATH"},
+		"SYNCD_DATABASE_URL":         {value: "mongodb://u:hunter2@h/db", shown: "mongodb://u:xxxxx@h/db", want: "postgres://…, postgresql://…, mysql://…, mariadb://… or sqlite:PATH"},
 		"SYNCD_SCHEMA":               {value: "bad-name", want: "a SQL identifier"},
 		"SYNCD_LIVE":                 {value: "websocket", want: "sse or long-poll"},
 		"SYNCD_START_OFFSET":         {value: "5", want: "-1 (the beginning) or now"},
