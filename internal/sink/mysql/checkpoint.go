@@ -46,6 +46,17 @@ func (s *Sink) SetHalted(ctx context.Context, stream, reason string) error {
 	return nil
 }
 
+// Initialized reports whether syncd_checkpoints exists in the database.
+func (s *Sink) Initialized(ctx context.Context) (bool, error) {
+	var ok bool
+	err := s.db.QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM information_schema.tables
+		WHERE table_schema = DATABASE() AND table_name = 'syncd_checkpoints')`).Scan(&ok)
+	if err != nil {
+		return false, fmt.Errorf("look for syncd's tables in database %s: %w", s.name, err)
+	}
+	return ok, nil
+}
+
 // Checkpoints lists every stream's checkpoint, ordered by stream.
 func (s *Sink) Checkpoints(ctx context.Context) ([]sink.Checkpoint, error) {
 	out, err := collect(ctx, s.db, `SELECT `+checkpointColumns+` FROM syncd_checkpoints ORDER BY stream`, nil,
@@ -63,8 +74,9 @@ func scanCheckpoint(row interface{ Scan(...any) error }) (sink.Checkpoint, error
 	return c, err
 }
 
-// ResetStream removes the stream's rows from every entity table (DELETE,
-// never TRUNCATE, which would commit at once), its rejects, txids and
+// ResetStream removes the stream's rows from every entity table (tombstones
+// included) and history table (DELETE, never TRUNCATE, which would commit
+// at once), its rejects, txids and
 // checkpoint, in one transaction; it returns sink.ErrNotFound if the stream
 // has no checkpoint. It waits for the stream's open transaction, whose next
 // Begin then fails with sink.ErrConflict.
@@ -98,14 +110,18 @@ func (s *Sink) ResetStream(ctx context.Context, stream string) error {
 func (s *Sink) Rejects(ctx context.Context, stream string, limit int) ([]sink.RejectRow, error) {
 	q := `SELECT id, stream, response_offset, position, raw, reason, created_at
 		FROM syncd_rejects WHERE stream = ? ORDER BY id LIMIT ?`
-	out, err := collect(ctx, s.db, q, []any{stream, limit}, func(r *sql.Rows) (x sink.RejectRow, err error) {
-		err = r.Scan(&x.ID, &x.Stream, &x.ResponseOffset, &x.Position, &x.Raw, &x.Reason, &x.CreatedAt)
-		return x, err
-	})
+	out, err := collect(ctx, s.db, q, []any{stream, limit}, scanReject)
 	if err != nil {
 		return nil, fmt.Errorf("list rejects of %s: %w", stream, err)
 	}
 	return out, nil
+}
+
+// scanReject reads a row of id, stream, response_offset, position, raw,
+// reason, created_at of syncd_rejects.
+func scanReject(r *sql.Rows) (x sink.RejectRow, err error) {
+	err = r.Scan(&x.ID, &x.Stream, &x.ResponseOffset, &x.Position, &x.Raw, &x.Reason, &x.CreatedAt)
+	return x, err
 }
 
 // collect runs a query and scans every row with scan.

@@ -20,6 +20,17 @@ func (s *Sink) LookupTxID(ctx context.Context, txid string) ([]sink.TxIDRow, err
 	return out, nil
 }
 
+// RejectedTxID returns the rejects whose message carried txid, most recent first.
+func (s *Sink) RejectedTxID(ctx context.Context, txid string) ([]sink.RejectRow, error) {
+	q := `SELECT id, stream, response_offset, position, raw, reason, created_at
+		FROM syncd_rejects WHERE txid = ? ORDER BY id DESC`
+	out, err := collect(ctx, s.db, q, []any{txid}, scanReject)
+	if err != nil {
+		return nil, fmt.Errorf("look up rejected txid %q: %w", txid, err)
+	}
+	return out, nil
+}
+
 // PruneTxIDs deletes the txids committed before cutoff.
 func (s *Sink) PruneTxIDs(ctx context.Context, cutoff time.Time) (int64, error) {
 	res, err := s.db.ExecContext(ctx, `DELETE FROM syncd_txids WHERE committed_at < ?`, cutoff.UTC())

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/syncd-io/syncd/internal/sink"
 	"github.com/syncd-io/syncd/internal/state"
@@ -258,21 +259,21 @@ func eventTime(s string) any {
 }
 
 // rejectArgs is the number of placeholders of one reject row.
-const rejectArgs = 5
+const rejectArgs = 6
 
 // writeRejects inserts the dead letters with their raw bytes intact.
 func (t *tx) writeRejects(ctx context.Context, rejects []state.Reject) error {
 	for len(rejects) > 0 {
 		n, size := 0, 0
 		for n < len(rejects) && (n+1)*rejectArgs <= maxPlaceholders {
-			size += 2*(len(rejects[n].Raw)+len(rejects[n].Reason)+len(rejects[n].ResponseOffset)) + 128
+			size += 2*(len(rejects[n].Raw)+len(rejects[n].Reason)+len(rejects[n].ResponseOffset)+len(rejects[n].TxID)) + 128
 			if n > 0 && size > t.s.packetBudget() {
 				break
 			}
 			n++
 		}
 		var q strings.Builder
-		q.WriteString(`INSERT INTO syncd_rejects (stream, response_offset, position, raw, reason) VALUES `)
+		q.WriteString(`INSERT INTO syncd_rejects (stream, response_offset, position, raw, reason, txid) VALUES `)
 		args := make([]any, 0, n*rejectArgs)
 		for i, r := range rejects[:n] {
 			if i > 0 {
@@ -283,7 +284,7 @@ func (t *tx) writeRejects(ctx context.Context, rejects []state.Reject) error {
 			if raw == nil {
 				raw = []byte{}
 			}
-			args = append(args, t.stream, cleanText(r.ResponseOffset), r.Position, raw, cleanText(r.Reason))
+			args = append(args, t.stream, cleanText(r.ResponseOffset), r.Position, raw, cleanText(r.Reason), rejectTxID(r.TxID))
 		}
 		if _, err := t.tx.ExecContext(ctx, q.String(), args...); err != nil {
 			return fmt.Errorf("insert rejects: %w", err)
@@ -291,6 +292,17 @@ func (t *tx) writeRejects(ctx context.Context, rejects []state.Reject) error {
 		rejects = rejects[n:]
 	}
 	return nil
+}
+
+// rejectTxID is the txid stored with a reject: NULL when absent, or longer
+// than syncd_rejects.txid holds (such a txid is never committed either, see
+// check.go, so no one can be waiting for it).
+func rejectTxID(id string) any {
+	id = cleanText(id)
+	if id == "" || utf8.RuneCountInString(id) > maxTxIDChars {
+		return nil
+	}
+	return id
 }
 
 // cleanText makes s storable in a utf8mb4 column: valid UTF-8.
