@@ -89,7 +89,7 @@ func (s *Sink) ResetStream(ctx context.Context, stream string) error {
 			}
 			return err
 		}
-		if _, err := s.flow.ResetRows(ctx, sink.SQLExecer(tx), stream); err != nil {
+		if err := s.flow.RemoveStream(ctx, sink.SQLExecer(tx), stream); err != nil {
 			return err
 		}
 		for _, q := range []string{`DELETE FROM syncd_rejects WHERE stream = ?`, `DELETE FROM syncd_txids WHERE stream = ?`,

@@ -14,7 +14,10 @@ import (
 type stmts struct {
 	insert string // INSERT INTO … VALUES: the rows follow
 	update string // the ON DUPLICATE KEY UPDATE clause after the rows
-	delete string // DELETE … WHERE [stream = ? AND] key IN: the keys follow in parentheses
+	// updateSoft is update for a table with soft deletes: it also clears
+	// deleted_at.
+	updateSoft string
+	delete     string // DELETE … WHERE [stream = ? AND] key IN: the keys follow in parentheses
 }
 
 // entity is an entity table as the shared flow knows it.
@@ -54,14 +57,16 @@ var updated = []string{"value", "stream", "txid", "event_time", "synced_offset",
 // (key), or (stream, key) in key scope stream.
 func (d dialect) prepare(name string, scope table.KeyScope) stmts {
 	update := d.s.onDuplicate(updated...)
+	updateSoft := update + ", " + quoteIdent(table.DeletedAt) + " = NULL"
 	deleteWhere := ""
 	if scope == table.ScopeStream {
 		deleteWhere = "`stream` = ? AND "
 	}
 	return stmts{
-		insert: "INSERT INTO " + quoteIdent(name) + " (`key`, `value`, `stream`, `txid`, `event_time`, `synced_offset`, `synced_at`) VALUES ",
-		update: update,
-		delete: "DELETE FROM " + quoteIdent(name) + " WHERE " + deleteWhere + "`key` IN ",
+		insert:     "INSERT INTO " + quoteIdent(name) + " (`key`, `value`, `stream`, `txid`, `event_time`, `synced_offset`, `synced_at`) VALUES ",
+		update:     update,
+		updateSoft: updateSoft,
+		delete:     "DELETE FROM " + quoteIdent(name) + " WHERE " + deleteWhere + "`key` IN ",
 	}
 }
 

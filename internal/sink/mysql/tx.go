@@ -54,11 +54,14 @@ func (s *Sink) Begin(ctx context.Context, stream, expectedOffset string) (sink.T
 	return sink.NewTx(stream, &tx{s: s, stream: stream, expect: expectedOffset, tx: stx}), nil
 }
 
-// Write applies the batch: the reset, then each type's upserts and deletes
-// in key order, then the rejects. Txids are written at Commit.
+// Write applies the batch: the reset (tombstones in tables with soft
+// deletes), then each type's upserts and deletes in key order, then the
+// history rows and the rejects. Txids are written at Commit. History tables
+// and deleted_at columns exist already: Configure created them before any
+// data transaction, as DDL would commit this one.
 func (t *tx) Write(ctx context.Context, b *sink.Batch, rec *sink.Recorder) error {
 	if b.HasReset() {
-		tables, err := t.s.flow.ResetRows(ctx, sink.SQLExecer(t.tx), t.stream)
+		tables, err := t.s.flow.ResetStreamRows(ctx, sink.SQLExecer(t.tx), t.stream, dialect{t.s}.TimeArg(time.Now()))
 		if err != nil {
 			return err
 		}
@@ -75,6 +78,9 @@ func (t *tx) Write(ctx context.Context, b *sink.Batch, rec *sink.Recorder) error
 		}
 		ops = ops[n:]
 	}
+	if err := t.writeHistory(ctx, b.History()); err != nil {
+		return err
+	}
 	return t.writeRejects(ctx, b.Rejects())
 }
 
@@ -85,12 +91,15 @@ func (t *tx) writeType(ctx context.Context, ops []state.Op, rec *sink.Recorder) 
 	if err != nil {
 		return err
 	}
-	var upserts []*state.Op
+	var upserts, softDels []*state.Op
 	var deletes []string
 	for i := range ops {
-		if ops[i].Delete {
+		switch {
+		case ops[i].Delete && tbl.Soft:
+			softDels = append(softDels, &ops[i])
+		case ops[i].Delete:
 			deletes = append(deletes, ops[i].Key)
-		} else {
+		default:
 			upserts = append(upserts, &ops[i])
 		}
 	}
@@ -123,6 +132,9 @@ func (t *tx) writeType(ctx context.Context, ops []state.Op, rec *sink.Recorder) 
 		}
 		deletes = deletes[n:]
 	}
+	if err := t.softDeletes(ctx, tbl, softDels); err != nil {
+		return err
+	}
 	rec.Touch(tbl.Name)
 	return nil
 }
@@ -146,7 +158,11 @@ func (t *tx) upsert(ctx context.Context, tbl *entity, rows []*state.Op, rec *sin
 		args = append(args, op.Key, value, t.stream, nullIfEmpty(op.TxID), eventTime(op.Timestamp), op.Offset)
 		keys[i] = op.Key
 	}
-	q.WriteString(tbl.SQL.update)
+	if tbl.Soft {
+		q.WriteString(tbl.SQL.updateSoft)
+	} else {
+		q.WriteString(tbl.SQL.update)
+	}
 	if _, err := t.tx.ExecContext(ctx, q.String(), args...); err != nil {
 		return err
 	}
@@ -212,7 +228,7 @@ func (s *Sink) chunk(rows []*state.Op, perRow int) int {
 	n, size := 0, 0
 	for n < len(rows) && (n+1)*perRow <= maxPlaceholders {
 		op := rows[n]
-		size += 2*(len(op.Key)+len(op.Value)+len(op.TxID)+len(op.Offset)+len(op.Timestamp)) + 128
+		size += 2*(len(op.Key)+len(op.Value)+len(op.LastValue)+len(op.TxID)+len(op.Offset)+len(op.Timestamp)) + 128
 		if n > 0 && size > budget {
 			break
 		}
