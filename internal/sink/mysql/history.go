@@ -99,6 +99,11 @@ func (dialect) TimeArg(t time.Time) any { return t.UTC().Truncate(time.Microseco
 // softDeleteArgs is the number of placeholders of one row of softDelete.
 const softDeleteArgs = 6
 
+// softDeleteRows bounds the keys of one softDelete: its derived table is a
+// UNION ALL of one SELECT per key, which the server parses and plans as
+// many queries, so a statement stays far below the placeholder limit.
+const softDeleteRows = 1000
+
 // softDelete returns the UPDATE that marks the live rows of n deleted keys
 // of tbl deleted at the commit time, with the delete's stream, txid,
 // event_time and synced_offset. A delete that replaced a write of the key
@@ -127,10 +132,10 @@ func (t *tx) softDelete(tbl *entity, n int) string {
 }
 
 // softDeletes marks the rows of the deletes (in key order) deleted, in
-// statements within the placeholder and packet limits.
+// statements of at most softDeleteRows keys within the packet limit.
 func (t *tx) softDeletes(ctx context.Context, tbl *entity, dels []*state.Op) error {
 	for len(dels) > 0 {
-		n := t.s.chunk(dels, softDeleteArgs)
+		n := min(t.s.chunk(dels, softDeleteArgs), softDeleteRows)
 		args := make([]any, 0, n*softDeleteArgs)
 		for _, op := range dels[:n] {
 			var last any

@@ -10,10 +10,10 @@ import (
 )
 
 // TestSoftDeletesLoadData: batches large enough for LOAD DATA … REPLACE
-// and for multi-row soft deletes keep the tombstone contract (a reinsert
-// clears deleted_at) and number every history row once.
+// and for several soft-delete statements keep the tombstone contract (a
+// reinsert clears deleted_at) and number every history row once.
 func TestSoftDeletesLoadData(t *testing.T) {
-	const n = 1500
+	const n = 2500 // more than loadThreshold and than softDeleteRows
 	s := open(t)
 	ctx := t.Context()
 	if err := s.Migrate(ctx); err != nil {
