@@ -45,3 +45,20 @@ func BenchmarkWrite(b *testing.B) {
 		})
 	})
 }
+
+// TestInitialized: a database without syncd's tables is not initialized
+// (and asking creates nothing); after Migrate it is.
+func TestInitialized(t *testing.T) {
+	s := open(t)
+	for range 2 {
+		if ok, err := s.Initialized(t.Context()); err != nil || ok {
+			t.Fatalf("Initialized before Migrate = %v, %v; want false", ok, err)
+		}
+	}
+	if err := s.Migrate(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	if ok, err := s.Initialized(t.Context()); err != nil || !ok {
+		t.Fatalf("Initialized after Migrate = %v, %v; want true", ok, err)
+	}
+}
