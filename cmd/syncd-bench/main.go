@@ -296,7 +296,7 @@ func (b *bench) measure(ctx context.Context, run int) (map[string]float64, error
 			}
 		}
 	}
-	if !c.skip["mysql"] {
+	if !c.skip["mysql"] && b.srv != nil { // the MariaDB part reads from the reference server
 		if err := b.measureMySQL(ctx, run, r); err != nil {
 			return nil, err
 		}
