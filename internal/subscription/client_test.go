@@ -68,14 +68,14 @@ func TestClientAgainstReferenceServer(t *testing.T) {
 	if _, err := c.Claim(ctx, "w1"); !errors.Is(err, ErrNoPendingWork) {
 		t.Fatalf("claim with every stream linked at its tail: %v, want NO_PENDING_WORK", err)
 	}
-	tail, err := srv.Append(ctx, "c/rooms/new", map[string]any{"n": 2})
-	if err == nil {
+	if _, err := srv.Append(ctx, "c/rooms/new", map[string]any{"n": 2}); err == nil {
 		t.Fatal("append to a missing stream succeeded")
 	}
 	if err := srv.Create(ctx, "c/rooms/new"); err != nil {
 		t.Fatal(err)
 	}
-	if tail, err = srv.Append(ctx, "c/rooms/new", map[string]any{"n": 2}); err != nil {
+	tail, err := srv.Append(ctx, "c/rooms/new", map[string]any{"n": 2})
+	if err != nil {
 		t.Fatal(err)
 	}
 	if now, _ := srv.Tail(ctx, cfg.WakeStream); now == wakeTail {

@@ -155,11 +155,11 @@ func (t *tx) softDeletes(ctx context.Context, tbl *entity, dels []*state.Op) err
 // historyArgs is the number of placeholders of one history row.
 const historyArgs = 9
 
-// writeHistory appends the batch's history rows, type by type in the order
+// WriteHistory (sink.BatchWriter) appends the batch's history rows, type by type in the order
 // of their first event, to the history table of each type that keeps one,
 // with multi-row INSERTs (append-only: a row never exists already, as the
 // rows commit with the checkpoint).
-func (t *tx) writeHistory(ctx context.Context, rows []state.HistoryRow) error {
+func (t *tx) WriteHistory(ctx context.Context, rows []state.HistoryRow) error {
 	var order []string
 	byType := map[string][]*state.HistoryRow{}
 	for i := range rows {

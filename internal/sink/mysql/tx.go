@@ -60,33 +60,17 @@ func (s *Sink) Begin(ctx context.Context, stream, expectedOffset string) (sink.T
 // and deleted_at columns exist already: Configure created them before any
 // data transaction, as DDL would commit this one.
 func (t *tx) Write(ctx context.Context, b *sink.Batch, rec *sink.Recorder) error {
-	if b.HasReset() {
-		tables, err := t.s.flow.ResetStreamRows(ctx, sink.SQLExecer(t.tx), t.stream, dialect{t.s}.TimeArg(time.Now()))
-		if err != nil {
-			return err
-		}
-		rec.Touch(tables...)
-	}
-	ops := b.Ops()
-	for len(ops) > 0 {
-		n := 1
-		for n < len(ops) && ops[n].Type == ops[0].Type {
-			n++
-		}
-		if err := t.writeType(ctx, ops[:n], rec); err != nil {
-			return err
-		}
-		ops = ops[n:]
-	}
-	if err := t.writeHistory(ctx, b.History()); err != nil {
-		return err
-	}
-	return t.writeRejects(ctx, b.Rejects())
+	return sink.WriteBatch(ctx, t, b, rec)
 }
 
-// writeType upserts and deletes the ops of one type (all of the same Type,
+// ResetRows implements sink.BatchWriter.
+func (t *tx) ResetRows(ctx context.Context) ([]string, error) {
+	return t.s.flow.ResetStreamRows(ctx, sink.SQLExecer(t.tx), t.stream, dialect{t.s}.TimeArg(time.Now()))
+}
+
+// WriteType (sink.BatchWriter) upserts and deletes the ops of one type (all of the same Type,
 // in key order) with multi-row statements.
-func (t *tx) writeType(ctx context.Context, ops []state.Op, rec *sink.Recorder) error {
+func (t *tx) WriteType(ctx context.Context, ops []state.Op, rec *sink.Recorder) error {
 	tbl, err := t.s.table(ctx, ops[0].Type)
 	if err != nil {
 		return err
@@ -277,8 +261,8 @@ func eventTime(s string) any {
 // rejectArgs is the number of placeholders of one reject row.
 const rejectArgs = 6
 
-// writeRejects inserts the dead letters with their raw bytes intact.
-func (t *tx) writeRejects(ctx context.Context, rejects []state.Reject) error {
+// WriteRejects (sink.BatchWriter) inserts the dead letters with their raw bytes intact.
+func (t *tx) WriteRejects(ctx context.Context, rejects []state.Reject) error {
 	for len(rejects) > 0 {
 		n, size := 0, 0
 		for n < len(rejects) && (n+1)*rejectArgs <= maxPlaceholders {

@@ -115,9 +115,9 @@ func jsonText(raw []byte) pgtype.Text {
 	return pgtype.Text{String: string(raw), Valid: raw != nil}
 }
 
-// writeHistory appends the batch's history rows, type by type in the order
+// WriteHistory (sink.BatchWriter) appends the batch's history rows, type by type in the order
 // of their first event, to the history table of each type that keeps one.
-func (t *tx) writeHistory(ctx context.Context, rows []state.HistoryRow) error {
+func (t *tx) WriteHistory(ctx context.Context, rows []state.HistoryRow) error {
 	if len(rows) == 0 {
 		return nil
 	}

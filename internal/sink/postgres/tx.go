@@ -50,33 +50,17 @@ func (s *Sink) Begin(ctx context.Context, stream, expectedOffset string) (sink.T
 // key order, then the rejects. Txids are written at Commit, which knows the
 // offset they become visible at.
 func (t *tx) Write(ctx context.Context, b *sink.Batch, rec *sink.Recorder) error {
-	if b.HasReset() {
-		tables, err := t.s.flow.ResetStreamRows(ctx, execer{t.tx}, t.stream, time.Now())
-		if err != nil {
-			return err
-		}
-		rec.Touch(tables...)
-	}
-	ops := b.Ops()
-	for len(ops) > 0 {
-		n := 1
-		for n < len(ops) && ops[n].Type == ops[0].Type {
-			n++
-		}
-		if err := t.writeType(ctx, ops[:n], rec); err != nil {
-			return err
-		}
-		ops = ops[n:]
-	}
-	if err := t.writeHistory(ctx, b.History()); err != nil {
-		return err
-	}
-	return t.writeRejects(ctx, b.Rejects())
+	return sink.WriteBatch(ctx, t, b, rec)
 }
 
-// writeType upserts and deletes the ops of one type (all of the same Type,
+// ResetRows implements sink.BatchWriter.
+func (t *tx) ResetRows(ctx context.Context) ([]string, error) {
+	return t.s.flow.ResetStreamRows(ctx, execer{t.tx}, t.stream, time.Now())
+}
+
+// WriteType (sink.BatchWriter) upserts and deletes the ops of one type (all of the same Type,
 // in key order) with one set-based statement each.
-func (t *tx) writeType(ctx context.Context, ops []state.Op, rec *sink.Recorder) error {
+func (t *tx) WriteType(ctx context.Context, ops []state.Op, rec *sink.Recorder) error {
 	tbl, err := t.s.table(ctx, ops[0].Type)
 	if err != nil {
 		return err
@@ -234,8 +218,8 @@ func eventTime(s string) pgtype.Timestamptz {
 	return pgtype.Timestamptz{Time: ts, Valid: true}
 }
 
-// writeRejects inserts the dead letters with their raw bytes intact.
-func (t *tx) writeRejects(ctx context.Context, rejects []state.Reject) error {
+// WriteRejects (sink.BatchWriter) inserts the dead letters with their raw bytes intact.
+func (t *tx) WriteRejects(ctx context.Context, rejects []state.Reject) error {
 	if len(rejects) == 0 {
 		return nil
 	}
