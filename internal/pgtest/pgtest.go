@@ -1,7 +1,8 @@
 // Package pgtest gives tests a Postgres to write to: each test gets a schema
 // of its own, dropped when it ends.
 //
-// The server is SYNCD_TEST_DATABASE_URL when set; otherwise a container
+// The server is SYNCD_TEST_DATABASE_URL when set; otherwise a Postgres on
+// 127.0.0.1:5432 that takes user postgres with trust auth; otherwise a container
 // started with testcontainers-go when a Docker engine answers (one per test
 // binary, removed by testcontainers' reaper). Without either, tests skip with
 // a loud message, unless SYNCD_TEST_REQUIRE_POSTGRES=1 (as in CI), which
@@ -65,6 +66,9 @@ func serverURL(t testing.TB) string {
 		}
 		return url
 	}
+	if local.once.Do(findLocal); local.url != "" {
+		return local.url
+	}
 	container.once.Do(startContainer)
 	if container.err != nil {
 		msg := fmt.Sprintf("\n\n*** POSTGRES TESTS NOT RUN ***\n"+
@@ -76,6 +80,25 @@ func serverURL(t testing.TB) string {
 		t.Skip(msg)
 	}
 	return container.url
+}
+
+// localURL is a Postgres on this machine with trust auth, as development
+// machines and CI here have: used when SYNCD_TEST_DATABASE_URL is unset and
+// it answers, before trying a container.
+const localURL = "postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable"
+
+var local struct {
+	once sync.Once
+	url  string
+}
+
+// findLocal sets local.url when localURL answers.
+func findLocal() {
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+	defer cancel()
+	if exec(ctx, localURL, `SELECT 1`) == nil {
+		local.url = localURL
+	}
 }
 
 // startContainer starts the per-binary Postgres container.
