@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"debug/buildinfo"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -100,5 +101,26 @@ func TestReadOnlyCommandsCreateNothing(t *testing.T) {
 	var n int
 	if err := b.open(t).QueryRow(`SELECT count(*) FROM information_schema.tables WHERE table_schema = $1`, b.schema).Scan(&n); err != nil || n != 0 {
 		t.Errorf("status created %d tables in schema %s (%v)", n, b.schema, err)
+	}
+}
+
+// TestBinaryHoldsNoTestDependencies: the modules that only tests use
+// (Kubernetes types and kustomize for the manifest checks, testcontainers
+// and the Docker client) are not linked into syncd.
+func TestBinaryHoldsNoTestDependencies(t *testing.T) {
+	t.Parallel()
+	info, err := buildinfo.ReadFile(syncdBinary(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, d := range info.Deps {
+		for _, prefix := range []string{"k8s.io/", "sigs.k8s.io/", "github.com/testcontainers/", "github.com/moby/", "github.com/docker/"} {
+			if strings.HasPrefix(d.Path, prefix) {
+				t.Errorf("the syncd binary links %s, which only tests need", d.Path)
+			}
+		}
+	}
+	if len(info.Deps) == 0 {
+		t.Error("the binary lists no dependencies: build info missing")
 	}
 }
