@@ -33,17 +33,8 @@ func BenchmarkManyStreams(b *testing.B) {
 	const streams = 1000
 	ctx := context.Background()
 	srv := dstest.StartT(b, dstest.Options{Registry: true})
-	names := make([]string, streams)
-	for i := range names {
-		names[i] = fmt.Sprintf("many/s%04d", i)
-		if err := srv.Create(ctx, names[i]); err != nil {
-			b.Fatal(err)
-		}
-	}
-	kind := "sqlite"
-	if os.Getenv("SYNCD_TEST_DATABASE_URL") != "" {
-		kind = "postgres"
-	}
+	names := createStreams(b, srv, "many", streams)
+	kind := benchDatabase()
 	env, db := latencyDatabase(b, kind)
 	addr := freeAddr(b)
 	bin := filepath.Join(b.TempDir(), "syncd")
@@ -164,4 +155,13 @@ func scrape(b *testing.B, addr, name string) float64 {
 		}
 	}
 	return -1
+}
+
+// benchDatabase is the database a benchmark writes to: Postgres when
+// SYNCD_TEST_DATABASE_URL is set, SQLite otherwise.
+func benchDatabase() string {
+	if os.Getenv("SYNCD_TEST_DATABASE_URL") != "" {
+		return "postgres"
+	}
+	return "sqlite"
 }

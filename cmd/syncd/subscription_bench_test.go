@@ -37,17 +37,8 @@ func BenchmarkSubscriptionVsSSE(b *testing.B) {
 	ctx := context.Background()
 	srv := dstest.StartT(b, dstest.Options{Registry: true})
 	port := serverPort(b, srv)
-	names := make([]string, n)
-	for i := range names {
-		names[i] = fmt.Sprintf("bench/s/%05d", i)
-		if err := srv.Create(ctx, names[i]); err != nil {
-			b.Fatal(err)
-		}
-	}
-	kind := "sqlite"
-	if os.Getenv("SYNCD_TEST_DATABASE_URL") != "" {
-		kind = "postgres"
-	}
+	names := createStreams(b, srv, "bench/s", n)
+	kind := benchDatabase()
 	bin := filepath.Join(b.TempDir(), "syncd")
 	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
 		b.Fatalf("go build: %v\n%s", err, out)

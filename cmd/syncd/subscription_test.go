@@ -158,8 +158,9 @@ func (f *fleetLog) assertAllAtTail(t *testing.T, srv *dstest.Server, b *backend,
 	}
 }
 
-// createStreams creates n streams named prefix/NNNN and returns their names.
-func createStreams(t *testing.T, srv *dstest.Server, prefix string, n int) []string {
+// createStreams creates n streams named prefix/NNNN (NNNN padded to at
+// least four digits) and returns their names.
+func createStreams(t testing.TB, srv *dstest.Server, prefix string, n int) []string {
 	t.Helper()
 	names := make([]string, n)
 	for i := range n {

@@ -137,3 +137,22 @@ func (e sqlExecer) Query(ctx context.Context, query string, args []any, row func
 	}
 	return rows.Err()
 }
+
+// CollectRows runs a query on a database/sql handle and scans every row
+// with scan, for the dialects that use database/sql.
+func CollectRows[T any](ctx context.Context, db *sql.DB, q string, args []any, scan func(*sql.Rows) (T, error)) ([]T, error) {
+	rows, err := db.QueryContext(ctx, q, args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []T
+	for rows.Next() {
+		v, err := scan(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, v)
+	}
+	return out, rows.Err()
+}

@@ -59,7 +59,7 @@ func (s *Sink) Initialized(ctx context.Context) (bool, error) {
 
 // Checkpoints lists every stream's checkpoint, ordered by stream.
 func (s *Sink) Checkpoints(ctx context.Context) ([]sink.Checkpoint, error) {
-	out, err := collect(ctx, s.db, `SELECT `+checkpointColumns+` FROM syncd_checkpoints ORDER BY stream`, nil,
+	out, err := sink.CollectRows(ctx, s.db, `SELECT `+checkpointColumns+` FROM syncd_checkpoints ORDER BY stream`, nil,
 		func(r *sql.Rows) (sink.Checkpoint, error) { return scanCheckpoint(r) })
 	if err != nil {
 		return nil, fmt.Errorf("list checkpoints: %w", err)
@@ -110,7 +110,7 @@ func (s *Sink) ResetStream(ctx context.Context, stream string) error {
 func (s *Sink) Rejects(ctx context.Context, stream string, limit int) ([]sink.RejectRow, error) {
 	q := `SELECT id, stream, response_offset, position, raw, reason, created_at
 		FROM syncd_rejects WHERE stream = ? ORDER BY id LIMIT ?`
-	out, err := collect(ctx, s.db, q, []any{stream, limit}, scanReject)
+	out, err := sink.CollectRows(ctx, s.db, q, []any{stream, limit}, scanReject)
 	if err != nil {
 		return nil, fmt.Errorf("list rejects of %s: %w", stream, err)
 	}
@@ -122,22 +122,4 @@ func (s *Sink) Rejects(ctx context.Context, stream string, limit int) ([]sink.Re
 func scanReject(r *sql.Rows) (x sink.RejectRow, err error) {
 	err = r.Scan(&x.ID, &x.Stream, &x.ResponseOffset, &x.Position, &x.Raw, &x.Reason, &x.CreatedAt)
 	return x, err
-}
-
-// collect runs a query and scans every row with scan.
-func collect[T any](ctx context.Context, db *sql.DB, q string, args []any, scan func(*sql.Rows) (T, error)) ([]T, error) {
-	rows, err := db.QueryContext(ctx, q, args...)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var out []T
-	for rows.Next() {
-		v, err := scan(rows)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, v)
-	}
-	return out, rows.Err()
 }

@@ -13,7 +13,7 @@ import (
 // LookupTxID returns the rows of syncd_txids holding txid, most recent first.
 func (s *Sink) LookupTxID(ctx context.Context, txid string) ([]sink.TxIDRow, error) {
 	q := `SELECT stream, txid, next_offset, committed_at FROM syncd_txids WHERE txid = ? ORDER BY committed_at DESC, stream`
-	out, err := collect(ctx, s.db, q, []any{txid}, scanTxID)
+	out, err := sink.CollectRows(ctx, s.db, q, []any{txid}, scanTxID)
 	if err != nil {
 		return nil, fmt.Errorf("look up txid %q: %w", txid, err)
 	}
@@ -24,7 +24,7 @@ func (s *Sink) LookupTxID(ctx context.Context, txid string) ([]sink.TxIDRow, err
 func (s *Sink) RejectedTxID(ctx context.Context, txid string) ([]sink.RejectRow, error) {
 	q := `SELECT id, stream, response_offset, position, raw, reason, created_at
 		FROM syncd_rejects WHERE txid = ? ORDER BY id DESC`
-	out, err := collect(ctx, s.db, q, []any{txid}, scanReject)
+	out, err := sink.CollectRows(ctx, s.db, q, []any{txid}, scanReject)
 	if err != nil {
 		return nil, fmt.Errorf("look up rejected txid %q: %w", txid, err)
 	}
@@ -47,7 +47,7 @@ func (s *Sink) PruneTxIDs(ctx context.Context, cutoff time.Time) (int64, error) 
 // TxIDs returns the stream's rows of syncd_txids, ordered by txid.
 func (s *Sink) TxIDs(ctx context.Context, stream string) ([]sink.TxIDRow, error) {
 	q := `SELECT stream, txid, next_offset, committed_at FROM syncd_txids WHERE stream = ? ORDER BY txid`
-	out, err := collect(ctx, s.db, q, []any{stream}, scanTxID)
+	out, err := sink.CollectRows(ctx, s.db, q, []any{stream}, scanTxID)
 	if err != nil {
 		return nil, fmt.Errorf("list txids of %s: %w", stream, err)
 	}
@@ -61,7 +61,7 @@ func scanTxID(r *sql.Rows) (t sink.TxIDRow, err error) {
 
 // Types lists the registered entity types and their tables, ordered by type.
 func (s *Sink) Types(ctx context.Context) ([]sink.TypeTable, error) {
-	out, err := collect(ctx, s.db, `SELECT type, table_name, key_scope FROM syncd_types ORDER BY type`, nil,
+	out, err := sink.CollectRows(ctx, s.db, `SELECT type, table_name, key_scope FROM syncd_types ORDER BY type`, nil,
 		func(r *sql.Rows) (t sink.TypeTable, err error) {
 			err = r.Scan(&t.Type, &t.Table, &t.KeyScope)
 			return t, err
@@ -76,7 +76,7 @@ func (s *Sink) Types(ctx context.Context) ([]sink.TypeTable, error) {
 func (s *Sink) Rows(ctx context.Context, table string) ([]sink.Row, error) {
 	q := "SELECT `key`, `value`, `stream`, COALESCE(`txid`, ''), `event_time`, `synced_offset`, `synced_at` FROM " +
 		quoteIdent(table) + " ORDER BY `key`"
-	out, err := collect(ctx, s.db, q, nil, func(r *sql.Rows) (row sink.Row, err error) {
+	out, err := sink.CollectRows(ctx, s.db, q, nil, func(r *sql.Rows) (row sink.Row, err error) {
 		var at sql.NullTime
 		err = r.Scan(&row.Key, &row.Value, &row.Stream, &row.TxID, &at, &row.SyncedOffset, &row.SyncedAt)
 		row.EventTime = at.Time
@@ -93,10 +93,10 @@ func (s *Sink) Describe(ctx context.Context, table string) (sink.TableDescriptio
 	var d sink.TableDescription
 	scanName := func(r *sql.Rows) (name string, err error) { err = r.Scan(&name); return name, err }
 	var err error
-	d.Columns, err = collect(ctx, s.db, `SELECT column_name FROM information_schema.columns
+	d.Columns, err = sink.CollectRows(ctx, s.db, `SELECT column_name FROM information_schema.columns
 		WHERE table_schema = DATABASE() AND table_name = ? ORDER BY ordinal_position`, []any{table}, scanName)
 	if err == nil {
-		d.Indexes, err = collect(ctx, s.db, `SELECT DISTINCT index_name FROM information_schema.statistics
+		d.Indexes, err = sink.CollectRows(ctx, s.db, `SELECT DISTINCT index_name FROM information_schema.statistics
 			WHERE table_schema = DATABASE() AND table_name = ? ORDER BY 1`, []any{table}, scanName)
 	}
 	if err != nil {

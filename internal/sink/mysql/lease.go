@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/syncd-io/syncd/internal/lease"
+	"github.com/syncd-io/syncd/internal/sink"
 )
 
 // leaseStore is the sink's lease.Store (see Sink.Leases). Every expiry is
@@ -135,7 +136,7 @@ func (ls leaseStore) Leases(ctx context.Context) ([]lease.Lease, time.Time, erro
 	if err := ls.s.db.QueryRowContext(ctx, `SELECT UTC_TIMESTAMP(6)`).Scan(&now); err != nil {
 		return nil, time.Time{}, fmt.Errorf("list leases: %w", err)
 	}
-	out, err := collect(ctx, ls.s.db, `SELECT stream, owner, expires_at FROM syncd_leases ORDER BY stream`, nil,
+	out, err := sink.CollectRows(ctx, ls.s.db, `SELECT stream, owner, expires_at FROM syncd_leases ORDER BY stream`, nil,
 		func(r *sql.Rows) (l lease.Lease, err error) {
 			err = r.Scan(&l.Stream, &l.Owner, &l.ExpiresAt)
 			return l, err

@@ -10,7 +10,7 @@ import (
 
 // Types lists the registered entity types and their tables, ordered by type.
 func (s *Sink) Types(ctx context.Context) ([]sink.TypeTable, error) {
-	out, err := collect(ctx, s.db, `SELECT type, table_name, key_scope FROM syncd_types ORDER BY type`, nil,
+	out, err := sink.CollectRows(ctx, s.db, `SELECT type, table_name, key_scope FROM syncd_types ORDER BY type`, nil,
 		func(r *sql.Rows) (t sink.TypeTable, err error) {
 			err = r.Scan(&t.Type, &t.Table, &t.KeyScope)
 			return t, err
@@ -25,7 +25,7 @@ func (s *Sink) Types(ctx context.Context) ([]sink.TypeTable, error) {
 func (s *Sink) Rows(ctx context.Context, table string) ([]sink.Row, error) {
 	q := `SELECT key, value, stream, coalesce(txid, ''), coalesce(event_time, ''), synced_offset, synced_at FROM main.` +
 		quoteIdent(table) + ` ORDER BY key`
-	out, err := collect(ctx, s.db, q, nil, func(r *sql.Rows) (row sink.Row, err error) {
+	out, err := sink.CollectRows(ctx, s.db, q, nil, func(r *sql.Rows) (row sink.Row, err error) {
 		var eventTime, syncedAt string
 		if err = r.Scan(&row.Key, &row.Value, &row.Stream, &row.TxID, &eventTime, &row.SyncedOffset, &syncedAt); err != nil {
 			return row, err
@@ -47,7 +47,7 @@ func (s *Sink) Rows(ctx context.Context, table string) ([]sink.Row, error) {
 // TxIDs returns the stream's rows of syncd_txids, ordered by txid.
 func (s *Sink) TxIDs(ctx context.Context, stream string) ([]sink.TxIDRow, error) {
 	q := `SELECT stream, txid, next_offset, committed_at FROM syncd_txids WHERE stream = ? ORDER BY txid`
-	out, err := collect(ctx, s.db, q, []any{stream}, scanTxID)
+	out, err := sink.CollectRows(ctx, s.db, q, []any{stream}, scanTxID)
 	if err != nil {
 		return nil, fmt.Errorf("list txids of %s: %w", stream, err)
 	}
@@ -58,7 +58,7 @@ func (s *Sink) TxIDs(ctx context.Context, stream string) ([]sink.TxIDRow, error)
 func (s *Sink) Rejects(ctx context.Context, stream string, limit int) ([]sink.RejectRow, error) {
 	q := `SELECT id, stream, response_offset, position, raw, reason, created_at
 		FROM syncd_rejects WHERE stream = ? ORDER BY id LIMIT ?`
-	out, err := collect(ctx, s.db, q, []any{stream, limit}, scanReject)
+	out, err := sink.CollectRows(ctx, s.db, q, []any{stream, limit}, scanReject)
 	if err != nil {
 		return nil, fmt.Errorf("list rejects of %s: %w", stream, err)
 	}
@@ -69,7 +69,7 @@ func (s *Sink) Rejects(ctx context.Context, stream string, limit int) ([]sink.Re
 func (s *Sink) RejectedTxID(ctx context.Context, txid string) ([]sink.RejectRow, error) {
 	q := `SELECT id, stream, response_offset, position, raw, reason, created_at
 		FROM syncd_rejects WHERE txid = ? ORDER BY id DESC`
-	out, err := collect(ctx, s.db, q, []any{txid}, scanReject)
+	out, err := sink.CollectRows(ctx, s.db, q, []any{txid}, scanReject)
 	if err != nil {
 		return nil, fmt.Errorf("look up rejected txid %q: %w", txid, err)
 	}
@@ -84,22 +84,4 @@ func scanReject(r *sql.Rows) (x sink.RejectRow, err error) {
 	}
 	x.CreatedAt, err = parseTime(created)
 	return x, err
-}
-
-// collect runs a query and scans every row with scan.
-func collect[T any](ctx context.Context, db *sql.DB, q string, args []any, scan func(*sql.Rows) (T, error)) ([]T, error) {
-	rows, err := db.QueryContext(ctx, q, args...)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var out []T
-	for rows.Next() {
-		v, err := scan(rows)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, v)
-	}
-	return out, rows.Err()
 }

@@ -13,7 +13,7 @@ import (
 // LookupTxID returns the rows of syncd_txids holding txid, most recent first.
 func (s *Sink) LookupTxID(ctx context.Context, txid string) ([]sink.TxIDRow, error) {
 	q := `SELECT stream, txid, next_offset, committed_at FROM syncd_txids WHERE txid = ? ORDER BY committed_at DESC, stream`
-	out, err := collect(ctx, s.db, q, []any{txid}, scanTxID)
+	out, err := sink.CollectRows(ctx, s.db, q, []any{txid}, scanTxID)
 	if err != nil {
 		return nil, fmt.Errorf("look up txid %q: %w", txid, err)
 	}
@@ -44,9 +44,9 @@ func (s *Sink) Describe(ctx context.Context, table string) (sink.TableDescriptio
 	var d sink.TableDescription
 	var err error
 	scanName := func(r *sql.Rows) (name string, err error) { err = r.Scan(&name); return name, err }
-	d.Columns, err = collect(ctx, s.db, `SELECT name FROM pragma_table_xinfo(?, 'main') ORDER BY cid`, []any{table}, scanName)
+	d.Columns, err = sink.CollectRows(ctx, s.db, `SELECT name FROM pragma_table_xinfo(?, 'main') ORDER BY cid`, []any{table}, scanName)
 	if err == nil {
-		d.Indexes, err = collect(ctx, s.db, `SELECT name FROM main.sqlite_master WHERE type = 'index' AND tbl_name = ? ORDER BY name`, []any{table}, scanName)
+		d.Indexes, err = sink.CollectRows(ctx, s.db, `SELECT name FROM main.sqlite_master WHERE type = 'index' AND tbl_name = ? ORDER BY name`, []any{table}, scanName)
 	}
 	if err != nil {
 		return d, fmt.Errorf("describe table %s: %w", table, err)
@@ -61,7 +61,7 @@ func (s *Sink) ColumnValues(ctx context.Context, table string, columns []string)
 		quoted[i] = quoteIdent(c)
 	}
 	q := `SELECT ` + strings.Join(quoted, ", ") + ` FROM main.` + quoteIdent(table) + ` ORDER BY stream, key`
-	out, err := collect(ctx, s.db, q, nil, func(r *sql.Rows) (map[string]any, error) {
+	out, err := sink.CollectRows(ctx, s.db, q, nil, func(r *sql.Rows) (map[string]any, error) {
 		vals := make([]any, len(columns))
 		ptrs := make([]any, len(columns))
 		for i := range vals {
