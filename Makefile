@@ -42,8 +42,10 @@ bench: deps ## end-to-end benchmark: W1/W2 catch-up vs pure read and COPY, live 
 bench-micro: deps ## Go micro-benchmarks of the decoder, splitter and sinks
 	$(GO) test -run '^$$' -bench . -benchmem ./...
 
-fuzz: ## fuzz the State Protocol decoder and the SSE parser for 30 s each
+fuzz: ## fuzz the JSON scanner, the State Protocol decoder, its timestamp check and the SSE parser for 30 s each
+	$(GO) test -run '^$$' -fuzz FuzzScan -fuzztime 30s ./internal/jsonscan/
 	$(GO) test -run '^$$' -fuzz FuzzDecode -fuzztime 30s ./internal/state/
+	$(GO) test -run '^$$' -fuzz FuzzRFC3339 -fuzztime 30s ./internal/state/
 	$(GO) test -run '^$$' -fuzz FuzzSSE -fuzztime 30s ./internal/consumer/
 
 demo: deps build ## start the reference server, append a chat stream, sync it into SQLite and show the rows

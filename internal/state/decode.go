@@ -1,25 +1,26 @@
 package state
 
 import (
+	"bytes"
 	"encoding/json"
+
 	"errors"
 	"fmt"
+	"github.com/syncd-io/syncd/internal/jsonscan"
 	"strings"
-	"time"
-	"unicode/utf8"
 )
 
 // maxSnippet bounds how much of an offending JSON value a reject reason quotes.
 const maxSnippet = 64
 
-// message holds the raw top-level fields of a message; nil means absent.
+// message holds the raw top-level fields of a change; nil means absent.
 type message struct {
-	typ, key, value, oldValue, headers []byte
+	typ, key, value, oldValue []byte
 }
 
-// headers holds the raw fields of a message's headers; nil means absent.
+// headers holds the raw fields of a change's headers; nil means absent.
 type headers struct {
-	control, operation, txid, timestamp []byte
+	operation, txid, timestamp []byte
 }
 
 // Decode classifies one stream message (one element of a response's JSON
@@ -34,30 +35,39 @@ type headers struct {
 // bytes that are not UTF-8 (RFC 8259 requires UTF-8 anyway) and a \u0000
 // escape anywhere in the message.
 func Decode(raw []byte) Event {
-	m, nul, ok := validateNUL(raw)
+	var s jsonscan.Scanner
+	r, ok := s.Valid(raw)
 	if !ok {
 		return reject("invalid JSON: " + syntaxError(raw))
 	}
-	if !utf8.Valid(raw) {
+	return DecodeScanned(raw, r)
+}
+
+// DecodeScanned is Decode for a message already validated by a
+// jsonscan.Scanner (as the consumer does while it splits a response): r is
+// what that scan learned about raw, which must be exactly one valid JSON
+// value, optionally surrounded by whitespace.
+func DecodeScanned(raw []byte, r *jsonscan.Result) Event {
+	if r.BadUTF8 {
 		return reject("message is not valid UTF-8")
 	}
-	if nul {
+	if r.NUL {
 		return reject(`message contains \u0000, which SQL text and JSON columns cannot store`)
 	}
-	if first := raw[skipSpace(raw, 0)]; first != '{' {
+	if first := raw[jsonscan.SkipSpace(raw, 0)]; first != '{' {
 		return reject("message is a JSON " + jsonKind([]byte{first}) + ", not an object")
 	}
-	if m.headers == nil {
+	hi := r.TopIndex("headers")
+	if hi < 0 {
 		return reject("headers is missing")
 	}
-	if m.headers[0] != '{' {
-		return reject("headers is a JSON " + jsonKind(m.headers) + ", not an object")
+	if hv := r.Value(hi); hv[0] != '{' {
+		return reject("headers is a JSON " + jsonKind(hv) + ", not an object")
 	}
-	h := scanHeaders(m.headers)
-	if h.control != nil {
-		return decodeControl(h.control)
+	if control := r.Child(hi, "control"); control != nil {
+		return decodeControl(control)
 	}
-	return decodeChange(&m, &h)
+	return decodeChange(r, hi)
 }
 
 // reject returns a reject event with the given reason.
@@ -81,36 +91,36 @@ func syntaxError(raw []byte) string {
 	return err.Error()
 }
 
-// set records a top-level member if Decode needs it.
+// set records a top-level member if Decode needs it; the last of duplicate
+// names wins.
 func (m *message) set(name, value []byte) {
 	switch {
-	case nameIs(name, "type"):
+	case jsonscan.NameIs(name, "type"):
 		m.typ = value
-	case nameIs(name, "key"):
+	case jsonscan.NameIs(name, "key"):
 		m.key = value
-	case nameIs(name, "value"):
+	case jsonscan.NameIs(name, "value"):
 		m.value = value
-	case nameIs(name, "old_value"):
+	case jsonscan.NameIs(name, "old_value"):
 		m.oldValue = value
-	case nameIs(name, "headers"):
-		m.headers = value
 	}
 }
 
-// scanHeaders picks the header fields Decode needs out of a valid JSON object.
-func scanHeaders(obj []byte) headers {
+// headersOf picks the header fields Decode needs out of the members of the
+// headers object, Members[hi]; the last of duplicate names wins.
+func headersOf(r *jsonscan.Result, hi int) headers {
 	var h headers
-	it := newMembers(obj)
-	for name, value, ok := it.next(); ok; name, value, ok = it.next() {
-		switch {
-		case nameIs(name, "control"):
-			h.control = value
-		case nameIs(name, "operation"):
-			h.operation = value
-		case nameIs(name, "txid"):
-			h.txid = value
-		case nameIs(name, "timestamp"):
-			h.timestamp = value
+	for k := hi + 1; k < len(r.Members); k++ {
+		if r.Members[k].Parent != hi {
+			continue
+		}
+		switch name := r.Name(k); {
+		case jsonscan.NameIs(name, "operation"):
+			h.operation = r.Value(k)
+		case jsonscan.NameIs(name, "txid"):
+			h.txid = r.Value(k)
+		case jsonscan.NameIs(name, "timestamp"):
+			h.timestamp = r.Value(k)
 		}
 	}
 	return h
@@ -119,7 +129,7 @@ func scanHeaders(obj []byte) headers {
 // decodeControl validates headers.control; the rest of the message is ignored.
 func decodeControl(raw []byte) Event {
 	if raw[0] == '"' {
-		switch string(text(raw)) {
+		switch string(content(raw)) {
 		case "snapshot-start":
 			return Event{Kind: KindControl, Control: SnapshotStart}
 		case "snapshot-end":
@@ -132,9 +142,16 @@ func decodeControl(raw []byte) Event {
 		" in headers.control (want snapshot-start, snapshot-end or reset)")
 }
 
-// decodeChange validates a message without headers.control as a change event.
-func decodeChange(m *message, h *headers) Event {
+// decodeChange validates a message without headers.control as a change
+// event; hi is the index of its headers member.
+func decodeChange(r *jsonscan.Result, hi int) Event {
 	var c Change
+	var m message
+	for k := range r.Members {
+		if r.Members[k].Parent == -1 {
+			m.set(r.Name(k), r.Value(k))
+		}
+	}
 	typ, reason := requiredText("type", m.typ)
 	if reason != "" {
 		return reject(reason)
@@ -143,6 +160,7 @@ func decodeChange(m *message, h *headers) Event {
 	if reason != "" {
 		return reject(reason)
 	}
+	h := headersOf(r, hi)
 	if c.Op, reason = operation(h.operation); reason != "" {
 		return reject(reason)
 	}
@@ -165,10 +183,10 @@ func decodeChange(m *message, h *headers) Event {
 	if reason != "" {
 		return reject(reason)
 	}
-	c.Type, c.Key, c.TxID, c.Timestamp = strings4(typ, key, txid, ts)
-	if h.timestamp != nil && !isRFC3339(c.Timestamp) {
+	if h.timestamp != nil && !isRFC3339(ts) {
 		return reject("headers.timestamp " + snippet(h.timestamp) + " is not an RFC 3339 date-time")
 	}
+	c.Type, c.Key, c.TxID, c.Timestamp = strings4(typ, key, txid, ts)
 	return Event{Kind: KindChange, Change: c}
 }
 
@@ -190,7 +208,7 @@ func optionalText(field string, raw []byte, allowEmpty bool) ([]byte, string) {
 	if raw[0] != '"' {
 		return nil, field + " is a JSON " + jsonKind(raw) + ", not a string"
 	}
-	t := text(raw)
+	t := content(raw)
 	if len(t) == 0 && !allowEmpty {
 		return nil, field + " is empty"
 	}
@@ -211,19 +229,13 @@ func strings4(a, b, c, d []byte) (string, string, string, string) {
 	return s[:i], s[i:j], s[j:k], s[k:]
 }
 
-// isRFC3339 reports whether s is an RFC 3339 date-time as Go parses it.
-func isRFC3339(s string) bool {
-	_, err := time.Parse(time.RFC3339Nano, s)
-	return err == nil
-}
-
 // operation decodes headers.operation, or returns why it is not valid.
 func operation(raw []byte) (Operation, string) {
 	if raw == nil {
 		return 0, "headers.operation is missing"
 	}
 	if raw[0] == '"' {
-		switch string(text(raw)) {
+		switch string(content(raw)) {
 		case "insert":
 			return Insert, ""
 		case "update":
@@ -261,4 +273,15 @@ func TxIDOf(raw []byte) string {
 	}
 	id, _ := m.Headers.TxID.(string)
 	return id
+}
+
+// content returns the content of a string token of a message already known
+// to be valid UTF-8 (DecodeScanned checks that first): the token's inside
+// when it holds no escapes, else the decoded text.
+func content(quoted []byte) []byte {
+	inner := quoted[1 : len(quoted)-1]
+	if bytes.IndexByte(inner, '\\') < 0 {
+		return inner
+	}
+	return jsonscan.Text(quoted)
 }

@@ -10,6 +10,8 @@ import (
 	"testing"
 	"time"
 	"unicode/utf8"
+
+	"github.com/syncd-io/syncd/internal/jsonscan"
 )
 
 // FuzzDecode checks that Decode never panics, classifies every input, and
@@ -33,8 +35,9 @@ func FuzzDecode(f *testing.F) {
 		f.Add([]byte(s))
 	}
 	f.Fuzz(func(t *testing.T, raw []byte) {
-		if valid(raw) != json.Valid(raw) {
-			t.Fatalf("valid(%q) = %v, json.Valid says %v", raw, valid(raw), json.Valid(raw))
+		var sc jsonscan.Scanner
+		if _, ok := sc.Valid(raw); ok != json.Valid(raw) {
+			t.Fatalf("jsonscan(%q) = %v, json.Valid says %v", raw, ok, json.Valid(raw))
 		}
 		in := bytes.Clone(raw)
 		ev := Decode(raw)
