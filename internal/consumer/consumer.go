@@ -4,6 +4,8 @@
 // of the State Protocol or SQL.
 package consumer
 
+import "github.com/syncd-io/syncd/internal/jsonscan"
+
 // Mode is the live tailing mode used once the reader is up to date.
 type Mode string
 
@@ -31,4 +33,10 @@ type Message struct {
 	Position  int   // 0-based index within the response
 	Size      int64 // full size in bytes
 	Truncated bool  // the message was larger than Options.MaxMessageBytes
+	// Scan, when not nil, says that Raw is one valid JSON value and what
+	// validating it learned (its object members, UTF-8, \u0000): a decoder
+	// need not validate Raw again. Like Raw, it is valid only until the next
+	// step of the iteration. It is nil for a message not checked as a whole
+	// while splitting (one that spans reads, say): validate it yourself.
+	Scan *jsonscan.Result
 }

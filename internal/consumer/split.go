@@ -5,14 +5,22 @@ import (
 	"bytes"
 	"fmt"
 	"io"
+
+	"github.com/syncd-io/syncd/internal/jsonscan"
 )
 
 // splitter finds the top-level elements of a JSON array in a byte stream and
 // hands each one to a callback, without holding more than one element (capped
-// at max bytes) in memory. It only finds boundaries: it tracks strings, escapes
-// and bracket nesting, and rejects a body whose array structure is broken
-// (truncated, garbage between elements, not an array), but it does not check
-// that an element is valid JSON — that is the decoder's job.
+// at max bytes) in memory. Boundaries are structural: it tracks strings,
+// escapes and bracket nesting, and rejects a body whose array structure is
+// broken (truncated, garbage between elements, not an array). An element
+// that is invalid JSON is still an element, for the decoder to reject.
+//
+// Most elements are objects held whole in one read: those it validates in
+// the same pass that finds their end (jsonscan), and delivers with the scan's
+// result, so that the decoder neither validates nor walks them again. An
+// element that spans reads, is not an object or array, or is not valid JSON
+// is found by the structural scan alone and delivered without one.
 //
 // A splitter is reused across responses; it is not safe for concurrent use.
 type splitter struct {
@@ -26,6 +34,8 @@ type splitter struct {
 	size   int64  // bytes of the current element seen in previous reads
 	pos    int    // position of the next element within the response
 	offset int64  // bytes of the body consumed so far
+
+	scan jsonscan.Scanner // validates elements held whole in one read
 }
 
 type splitState uint8
@@ -139,6 +149,17 @@ func (s *splitter) feed(b []byte, emit func(Message) error) (int, error) {
 			}
 			start = i
 		case stValue:
+			if s.size == 0 && !s.inStr && len(s.stack) == 0 && b[i] != '"' {
+				// An element starts here: validate it in the read if it
+				// ends there.
+				if end, ok := s.scan.Value(b, i); ok {
+					if err := s.emitScanned(b[i:end], emit); err != nil {
+						return end, err
+					}
+					i = end
+					continue
+				}
+			}
 			end, done, err := s.scanValue(b, i)
 			if err != nil {
 				return end, err
@@ -279,6 +300,18 @@ func (s *splitter) hold(p []byte) {
 		s.buf = append(s.buf, p[:min(room, len(p))]...)
 	}
 	s.size += int64(len(p))
+}
+
+// emitScanned delivers p, an element held whole in the current read that
+// s.scan has just validated.
+func (s *splitter) emitScanned(p []byte, emit func(Message) error) error {
+	if len(p) > s.max {
+		return s.emit(p, emit)
+	}
+	m := Message{Raw: p, Position: s.pos, Size: int64(len(p)), Scan: s.scan.Result()}
+	s.state = stAfter
+	s.pos++
+	return emit(m)
 }
 
 // emit delivers the element whose last part is p.

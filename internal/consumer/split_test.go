@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 	"testing/iotest"
+
+	"github.com/syncd-io/syncd/internal/jsonscan"
 )
 
 // splitAll splits body with reads of at most chunk bytes (0: one read) and
@@ -28,6 +30,7 @@ func splitAll(t testing.TB, body string, limit, chunk int) ([]Message, []string,
 	var msgs []Message
 	var raws []string
 	n, err := s.split(r, func(m Message) error {
+		checkScan(t, m)
 		raws = append(raws, string(m.Raw))
 		m.Raw = nil
 		msgs = append(msgs, m)
@@ -37,6 +40,63 @@ func splitAll(t testing.TB, body string, limit, chunk int) ([]Message, []string,
 		t.Errorf("split read %d bytes of %d", n, len(body))
 	}
 	return msgs, raws, err
+}
+
+// checkScan checks that a message delivered with a scan result is valid JSON
+// and that the result is what scanning it alone finds.
+func checkScan(t testing.TB, m Message) {
+	t.Helper()
+	if m.Scan == nil {
+		return
+	}
+	var s jsonscan.Scanner
+	want, ok := s.Valid(m.Raw)
+	if !ok || m.Truncated {
+		t.Fatalf("message %q (truncated %v) delivered as scanned", m.Raw, m.Truncated)
+	}
+	if got, want := scanSummary(m.Scan), scanSummary(want); got != want {
+		t.Fatalf("scan of %q = %s, want %s", m.Raw, got, want)
+	}
+}
+
+// scanSummary prints what a scan found, independent of where its input began.
+func scanSummary(r *jsonscan.Result) string {
+	out := fmt.Sprintf("NUL %v, bad UTF-8 %v:", r.NUL, r.BadUTF8)
+	for k, m := range r.Members {
+		out += fmt.Sprintf(" %s=%s@%d", r.Name(k), r.Value(k), m.Parent)
+	}
+	return out
+}
+
+// TestSplitScansWholeElements checks that elements held whole in one read
+// come with their scan, so that the decoder skips its own pass, and others
+// do not.
+func TestSplitScansWholeElements(t *testing.T) {
+	t.Parallel()
+	body := `[{"a":{"b":1}},[1],"s",7,{"bad":},{"x":"\u0000"}]`
+	scanned := []bool{true, true, false, false, false, true}
+	s := splitter{max: 1 << 20}
+	var got []bool
+	if err := s.splitBytes([]byte(body), func(m Message) error {
+		checkScan(t, m)
+		got = append(got, m.Scan != nil)
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if fmt.Sprint(got) != fmt.Sprint(scanned) {
+		t.Fatalf("scanned = %v, want %v", got, scanned)
+	}
+	// Past the size limit an element is truncated, never scanned.
+	s = splitter{max: 5}
+	if err := s.splitBytes([]byte(`[{"a":1234}]`), func(m Message) error {
+		if !m.Truncated || m.Scan != nil {
+			t.Errorf("message over the limit: truncated %v, scanned %v", m.Truncated, m.Scan != nil)
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
 }
 
 func TestSplit(t *testing.T) {

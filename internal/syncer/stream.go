@@ -263,6 +263,9 @@ func decode(m consumer.Message) state.Event {
 	if m.Truncated {
 		return state.Event{Kind: state.KindReject, Reason: fmt.Sprintf("message of %d bytes exceeds the limit of %d bytes", m.Size, len(m.Raw))}
 	}
+	if m.Scan != nil {
+		return state.DecodeScanned(m.Raw, m.Scan)
+	}
 	return state.Decode(m.Raw)
 }
 
