@@ -20,13 +20,14 @@ import (
 // returned it and the ctx passed to Messages. An SSE connection opened by
 // Next(ctx) lives until ctx ends, Close, or a reconnect.
 type Reader struct {
-	url  string // the stream URL without the protocol parameters
-	base *url.URL
-	opts Options
-	bo   Backoff
-	br   *bufio.Reader // the open connection's buffered body
-	sp   splitter
-	span span
+	url   string // the stream URL without the protocol parameters
+	base  *url.URL
+	opts  Options
+	bo    Backoff
+	br    *bufio.Reader // the open connection's buffered body
+	sp    splitter
+	span  span
+	pages chan *page // free read-ahead pages, created on first use
 
 	last         *Response // the latest response returned by Next
 	sse          *sseConn  // the open SSE connection, if any

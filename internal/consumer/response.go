@@ -32,8 +32,10 @@ type Response struct {
 var errStopped = errors.New("iteration stopped")
 
 // Messages iterates the response's messages in order, streaming the body
-// through the splitter (never buffering a whole catch-up body). Message.Raw
-// is valid only until the next iteration step.
+// through the splitter (never buffering a whole catch-up body): a goroutine
+// reads and splits a few pages of messages ahead of the caller, so that
+// reading and decoding use two cores. Message.Raw and Message.Scan are
+// valid only until the next iteration step.
 //
 // If the body breaks (truncated, corrupt, connection dropped, idle), the
 // iterator yields one (Message{}, err) with err wrapping ErrBrokenResponse and
@@ -67,12 +69,12 @@ func (resp *Response) readBody(ctx context.Context, yield func(Message, error) b
 	defer stop()
 	r.br.Reset(c.resp.Body)
 	defer r.br.Reset(nil)
-	n, err := r.sp.split(r.br, func(m Message) error {
+	n, err := r.splitAhead(r.br, func(m Message) error {
 		if !yield(m, nil) {
 			return errStopped
 		}
 		return nil
-	})
+	}, func() { c.interrupt(errStopped) })
 	resp.Bytes = n
 	switch {
 	case err == nil:

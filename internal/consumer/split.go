@@ -80,8 +80,10 @@ func (s *splitter) start() {
 // of its JSON array, in order. An empty body is an empty array. It returns the
 // number of body bytes read. Errors: emit's error, unchanged; an error
 // wrapping ErrCorruptBody when the array is malformed or ends early; or the
-// read error.
-func (s *splitter) split(r *bufio.Reader, emit func(Message) error) (int64, error) {
+// read error. drained, when not nil, is called each time the bytes read so
+// far are consumed, before a read that may wait for the network; its error
+// ends the split like emit's.
+func (s *splitter) split(r *bufio.Reader, emit func(Message) error, drained func() error) (int64, error) {
 	s.start()
 	s.pos = 0
 	for {
@@ -95,6 +97,9 @@ func (s *splitter) split(r *bufio.Reader, emit func(Message) error) (int64, erro
 		n, err := s.feed(chunk, emit)
 		_, _ = r.Discard(n)
 		s.offset += int64(n)
+		if err == nil && drained != nil {
+			err = drained()
+		}
 		if err != nil {
 			return s.offset, err
 		}

@@ -35,7 +35,7 @@ func splitAll(t testing.TB, body string, limit, chunk int) ([]Message, []string,
 		m.Raw = nil
 		msgs = append(msgs, m)
 		return nil
-	})
+	}, nil)
 	if err == nil && n != int64(len(body)) {
 		t.Errorf("split read %d bytes of %d", n, len(body))
 	}
@@ -210,7 +210,7 @@ func TestSplitHandlerError(t *testing.T) {
 			return boom
 		}
 		return nil
-	})
+	}, nil)
 	if err != boom || calls != 2 {
 		t.Fatalf("err = %v after %d calls, want the handler's error after 2", err, calls)
 	}
@@ -266,7 +266,7 @@ func BenchmarkSplit(b *testing.B) {
 	for b.Loop() {
 		br.Reset(bytes.NewReader(data))
 		n := 0
-		if _, err := s.split(br, func(Message) error { n++; return nil }); err != nil || n != 20000 {
+		if _, err := s.split(br, func(Message) error { n++; return nil }, nil); err != nil || n != 20000 {
 			b.Fatalf("split: %d messages, %v", n, err)
 		}
 	}

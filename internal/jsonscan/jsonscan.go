@@ -45,7 +45,8 @@ type Member struct {
 // Result is what a scan learned about a valid value besides its extent.
 // Its slices alias the scanned input.
 type Result struct {
-	b []byte // the scanned input
+	b     []byte // the scanned input
+	start int    // where the value begins in b
 
 	// Members are the members of the top-level object (Parent -1) and of
 	// the objects that are their values (Parent ≥ 0), in input order; empty
@@ -110,8 +111,24 @@ type Scanner struct {
 // value that b ends inside of. Bytes after the value are not looked at. The
 // Result describes the value until the next scan.
 func (s *Scanner) Value(b []byte, i int) (end int, ok bool) {
-	s.res.b, s.res.Members, s.res.NUL, s.res.BadUTF8 = b, s.res.Members[:0], false, false
+	s.res = Result{b: b, start: i, Members: s.res.Members[:0]}
 	return s.value(b, i, 0, -1)
+}
+
+// Clone returns a Result like r that describes raw, a copy of the value r
+// was scanned from (exactly its bytes), so that it outlives the scanned
+// input. Its members are appended to arena, which is returned grown: one
+// arena serves many clones without an allocation each.
+func (r *Result) Clone(raw []byte, arena []Member) (Result, []Member) {
+	n := len(arena)
+	for _, m := range r.Members {
+		m.nameStart -= r.start
+		m.nameEnd -= r.start
+		m.valueStart -= r.start
+		m.valueEnd -= r.start
+		arena = append(arena, m)
+	}
+	return Result{b: raw, Members: arena[n:len(arena):len(arena)], NUL: r.NUL, BadUTF8: r.BadUTF8}, arena
 }
 
 // Result returns what the last successful scan learned.

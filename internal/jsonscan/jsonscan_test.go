@@ -194,3 +194,32 @@ func referenceMembers(t *testing.T, in []byte, out *[]string) {
 	}
 	walk(in, -1, 1)
 }
+
+func TestCloneOutlivesTheInput(t *testing.T) {
+	t.Parallel()
+	in := []byte(`[1,{"a":{"b":"c"},"d":2}]`)
+	var s Scanner
+	end, ok := s.Value(in, 3)
+	if !ok {
+		t.Fatal("not valid")
+	}
+	raw := bytes.Clone(in[3:end])
+	want := summary(s.Result())
+	arena := []Member{{Parent: 7}} // clones append after what is there
+	c, arena := s.Result().Clone(raw, arena)
+	clear(in)
+	if _, ok := s.Value([]byte(`{"x":1}`), 0); !ok {
+		t.Fatal("not valid")
+	}
+	if got := summary(&c); got != want || len(arena) != 4 || arena[0].Parent != 7 {
+		t.Fatalf("clone = %s (arena %d), want %s", got, len(arena), want)
+	}
+}
+
+func summary(r *Result) string {
+	var out []string
+	for k, m := range r.Members {
+		out = append(out, string(r.Name(k))+"="+string(r.Value(k))+"@"+string(rune('0'+m.Parent+2)))
+	}
+	return strings.Join(out, " ")
+}
