@@ -70,34 +70,6 @@ func (r *Result) Value(k int) []byte {
 	return r.b[m.valueStart:m.valueEnd]
 }
 
-// Top returns the value of the last top-level member named name (as the
-// last of duplicate names wins in JSON.parse), or nil when there is none.
-func (r *Result) Top(name string) []byte { return r.child(-1, name) }
-
-// Child returns the value of the last member named name of the object that
-// is the value of Members[parent], or nil.
-func (r *Result) Child(parent int, name string) []byte { return r.child(parent, name) }
-
-// TopIndex returns the index in Members of the last top-level member named
-// name, or -1.
-func (r *Result) TopIndex(name string) int {
-	for i := len(r.Members) - 1; i >= 0; i-- {
-		if r.Members[i].Parent == -1 && NameIs(r.Name(i), name) {
-			return i
-		}
-	}
-	return -1
-}
-
-func (r *Result) child(parent int, name string) []byte {
-	for i := len(r.Members) - 1; i >= 0; i-- {
-		if r.Members[i].Parent == parent && NameIs(r.Name(i), name) {
-			return r.Value(i)
-		}
-	}
-	return nil
-}
-
 // Scanner validates JSON values. Its Result is reused by each scan, so a
 // Scanner spares allocations across many values; it is not safe for
 // concurrent use.
@@ -395,19 +367,6 @@ func isDigit(c byte) bool { return c-'0' <= 9 }
 
 func isHex(c byte) bool {
 	return isDigit(c) || ('a' <= c && c <= 'f') || ('A' <= c && c <= 'F')
-}
-
-// NameIs reports whether the quoted member name equals want once unescaped,
-// as JSON.parse would compare it.
-func NameIs(quoted []byte, want string) bool {
-	inner := quoted[1 : len(quoted)-1]
-	if len(inner) == len(want) && string(inner) == want {
-		return true
-	}
-	if bytes.IndexByte(inner, '\\') < 0 {
-		return false
-	}
-	return string(Text(quoted)) == want
 }
 
 // Text returns the content of a valid JSON string token: a slice of the

@@ -70,16 +70,6 @@ func TestMembersAreRecordedTwoLevelsDeep(t *testing.T) {
 	if strings.Join(got, " ") != strings.Join(want, " ") {
 		t.Fatalf("members\n got %v\nwant %v", got, want)
 	}
-	if v := r.Top("a"); string(v) != `"last"` {
-		t.Errorf(`Top("a") = %s, want the last duplicate`, v)
-	}
-	h := r.TopIndex("h")
-	if v := r.Child(h, "x"); string(v) != `"1"` {
-		t.Errorf(`Child(h, "x") = %s`, v)
-	}
-	if r.Top("deep") != nil || r.Child(h, "deep") != nil || r.TopIndex("none") != -1 {
-		t.Error("found a member that is not there")
-	}
 }
 
 func TestValueStopsAtTheEndOfTheValue(t *testing.T) {

@@ -13,14 +13,11 @@ import (
 // maxSnippet bounds how much of an offending JSON value a reject reason quotes.
 const maxSnippet = 64
 
-// message holds the raw top-level fields of a change; nil means absent.
+// message holds the raw fields of a message Decode needs, the top-level
+// ones and those of its headers; nil means absent.
 type message struct {
-	typ, key, value, oldValue []byte
-}
-
-// headers holds the raw fields of a change's headers; nil means absent.
-type headers struct {
-	operation, txid, timestamp []byte
+	typ, key, value, oldValue, headers  []byte
+	control, operation, txid, timestamp []byte
 }
 
 // Decode classifies one stream message (one element of a response's JSON
@@ -57,17 +54,17 @@ func DecodeScanned(raw []byte, r *jsonscan.Result) Event {
 	if first := raw[jsonscan.SkipSpace(raw, 0)]; first != '{' {
 		return reject("message is a JSON " + jsonKind([]byte{first}) + ", not an object")
 	}
-	hi := r.TopIndex("headers")
-	if hi < 0 {
+	m := fields(r)
+	if m.headers == nil {
 		return reject("headers is missing")
 	}
-	if hv := r.Value(hi); hv[0] != '{' {
-		return reject("headers is a JSON " + jsonKind(hv) + ", not an object")
+	if m.headers[0] != '{' {
+		return reject("headers is a JSON " + jsonKind(m.headers) + ", not an object")
 	}
-	if control := r.Child(hi, "control"); control != nil {
-		return decodeControl(control)
+	if m.control != nil {
+		return decodeControl(m.control)
 	}
-	return decodeChange(r, hi)
+	return decodeChange(&m)
 }
 
 // reject returns a reject event with the given reason.
@@ -91,39 +88,91 @@ func syntaxError(raw []byte) string {
 	return err.Error()
 }
 
-// set records a top-level member if Decode needs it; the last of duplicate
-// names wins.
-func (m *message) set(name, value []byte) {
-	switch {
-	case jsonscan.NameIs(name, "type"):
-		m.typ = value
-	case jsonscan.NameIs(name, "key"):
-		m.key = value
-	case jsonscan.NameIs(name, "value"):
-		m.value = value
-	case jsonscan.NameIs(name, "old_value"):
-		m.oldValue = value
+// fields picks the members Decode needs out of a scan in one pass over its
+// members, which come in input order, each object's members right after the
+// member holding it. As with JSON.parse, the last of duplicate names wins,
+// for headers too: the fields of an earlier headers object are dropped when
+// another follows.
+func fields(r *jsonscan.Result) message {
+	var m message
+	hi := -1 // the headers member whose fields m holds
+	for k := range r.Members {
+		switch parent := r.Members[k].Parent; {
+		case parent == -1:
+			switch fieldOf(r.Name(k)) {
+			case typeField:
+				m.typ = r.Value(k)
+			case keyField:
+				m.key = r.Value(k)
+			case valueField:
+				m.value = r.Value(k)
+			case oldValueField:
+				m.oldValue = r.Value(k)
+			case headersField:
+				m.headers, hi = r.Value(k), k
+				m.control, m.operation, m.txid, m.timestamp = nil, nil, nil, nil
+			}
+		case parent == hi:
+			switch fieldOf(r.Name(k)) {
+			case controlField:
+				m.control = r.Value(k)
+			case operationField:
+				m.operation = r.Value(k)
+			case txidField:
+				m.txid = r.Value(k)
+			case timestampField:
+				m.timestamp = r.Value(k)
+			}
+		}
 	}
+	return m
 }
 
-// headersOf picks the header fields Decode needs out of the members of the
-// headers object, Members[hi]; the last of duplicate names wins.
-func headersOf(r *jsonscan.Result, hi int) headers {
-	var h headers
-	for k := hi + 1; k < len(r.Members); k++ {
-		if r.Members[k].Parent != hi {
-			continue
-		}
-		switch name := r.Name(k); {
-		case jsonscan.NameIs(name, "operation"):
-			h.operation = r.Value(k)
-		case jsonscan.NameIs(name, "txid"):
-			h.txid = r.Value(k)
-		case jsonscan.NameIs(name, "timestamp"):
-			h.timestamp = r.Value(k)
-		}
+// field is a member name Decode looks for.
+type field uint8
+
+const (
+	otherField field = iota
+	typeField
+	keyField
+	valueField
+	oldValueField
+	headersField
+	controlField
+	operationField
+	txidField
+	timestampField
+)
+
+// fieldOf returns which field a quoted member name is, once unescaped as
+// JSON.parse would.
+func fieldOf(quoted []byte) field {
+	inner := quoted[1 : len(quoted)-1]
+	switch string(inner) { // compared in place, without a copy
+	case "type":
+		return typeField
+	case "key":
+		return keyField
+	case "value":
+		return valueField
+	case "old_value":
+		return oldValueField
+	case "headers":
+		return headersField
+	case "control":
+		return controlField
+	case "operation":
+		return operationField
+	case "txid":
+		return txidField
+	case "timestamp":
+		return timestampField
 	}
-	return h
+	if bytes.IndexByte(inner, '\\') < 0 {
+		return otherField
+	}
+	unescaped := jsonscan.Text(quoted)
+	return fieldOf(append(append([]byte{'"'}, unescaped...), '"'))
 }
 
 // decodeControl validates headers.control; the rest of the message is ignored.
@@ -143,15 +192,9 @@ func decodeControl(raw []byte) Event {
 }
 
 // decodeChange validates a message without headers.control as a change
-// event; hi is the index of its headers member.
-func decodeChange(r *jsonscan.Result, hi int) Event {
+// event.
+func decodeChange(m *message) Event {
 	var c Change
-	var m message
-	for k := range r.Members {
-		if r.Members[k].Parent == -1 {
-			m.set(r.Name(k), r.Value(k))
-		}
-	}
 	typ, reason := requiredText("type", m.typ)
 	if reason != "" {
 		return reject(reason)
@@ -160,8 +203,7 @@ func decodeChange(r *jsonscan.Result, hi int) Event {
 	if reason != "" {
 		return reject(reason)
 	}
-	h := headersOf(r, hi)
-	if c.Op, reason = operation(h.operation); reason != "" {
+	if c.Op, reason = operation(m.operation); reason != "" {
 		return reject(reason)
 	}
 	if c.Op != Delete {
@@ -175,16 +217,16 @@ func decodeChange(r *jsonscan.Result, hi int) Event {
 	if m.oldValue != nil {
 		c.OldValue = m.oldValue[:len(m.oldValue):len(m.oldValue)]
 	}
-	txid, reason := optionalText("headers.txid", h.txid, false)
+	txid, reason := optionalText("headers.txid", m.txid, false)
 	if reason != "" {
 		return reject(reason)
 	}
-	ts, reason := optionalText("headers.timestamp", h.timestamp, true)
+	ts, reason := optionalText("headers.timestamp", m.timestamp, true)
 	if reason != "" {
 		return reject(reason)
 	}
-	if h.timestamp != nil && !isRFC3339(ts) {
-		return reject("headers.timestamp " + snippet(h.timestamp) + " is not an RFC 3339 date-time")
+	if m.timestamp != nil && !isRFC3339(ts) {
+		return reject("headers.timestamp " + snippet(m.timestamp) + " is not an RFC 3339 date-time")
 	}
 	c.Type, c.Key, c.TxID, c.Timestamp = strings4(typ, key, txid, ts)
 	return Event{Kind: KindChange, Change: c}
