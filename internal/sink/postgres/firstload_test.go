@@ -144,3 +144,36 @@ func waitBlocked(t *testing.T, url, schema string) {
 		}
 	}
 }
+
+// A first load whose batch also deletes keys (coalesced: inserted, then
+// deleted) leaves exactly the batch's live rows, in a table that had none.
+func TestFirstLoadWithDeletes(t *testing.T) {
+	url, schema := pgtest.New(t)
+	ctx := t.Context()
+	s, err := postgres.New(ctx, url, schema, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if err := s.Migrate(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Checkpoint(ctx, "a", "http://x/a", "-1"); err != nil {
+		t.Fatal(err)
+	}
+	b := bigBatch("t", "a1", 0, 1600)
+	for i := 1500; i < 1600; i++ { // the last 100 keys end deleted
+		b.AddChange(state.Change{Type: "t", Key: fmt.Sprintf("k%05d", i), Op: state.Delete}, "o-a1")
+	}
+	tx, err := s.Begin(ctx, "a", "-1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	write(t, tx, b)
+	if _, err := tx.Commit(ctx, sink.Commit{NextOffset: "1", UpToDate: true, Events: 1700}); err != nil {
+		t.Fatal(err)
+	}
+	if got := counts(t, url, schema); len(got) != 1 || got["a/a1/o-a1"] != 1500 {
+		t.Fatalf("after the first load: %v, want the 1500 rows not deleted", got)
+	}
+}

@@ -76,7 +76,8 @@ func (t *tx) WriteType(ctx context.Context, ops []state.Op, rec *sink.Recorder) 
 		}
 	}
 	deletes := dels.keys
-	if err := t.upsert(ctx, tbl, &up); err != nil {
+	loaded, err := t.upsert(ctx, tbl, &up)
+	if err != nil {
 		return fmt.Errorf("upsert into %s: %w", tbl.Name, err)
 	}
 	if len(up.keys) > 0 {
@@ -89,7 +90,11 @@ func (t *tx) WriteType(ctx context.Context, ops []state.Op, rec *sink.Recorder) 
 		if _, err := t.tx.Exec(ctx, tbl.SQL.softDelete, t.stream, dels.keys, dels.txids, dels.times, dels.offsets, lastValues); err != nil {
 			return fmt.Errorf("mark deleted in %s: %w", tbl.Name, err)
 		}
-	case len(deletes) > 0:
+	case len(deletes) > 0 && !loaded:
+		// After a first load the table held no row before this batch,
+		// which holds each key once: no row of a key it deletes is
+		// there to delete. (A row another writer committed since then
+		// is ordered after this delete, as with any concurrent writer.)
 		if _, err := t.tx.Exec(ctx, tbl.SQL.delete, keyArgs(tbl, deletes, t.stream)...); err != nil {
 			return fmt.Errorf("delete from %s: %w", tbl.Name, err)
 		}
@@ -114,11 +119,12 @@ const stageDDL = `CREATE TEMP TABLE IF NOT EXISTS syncd_stage (
 var stageColumns = []string{"key", "value", "txid", "event_time", "synced_offset"}
 
 // upsert writes the rows of up into tbl with one INSERT from arrays, or
-// through COPY when there are many.
-func (t *tx) upsert(ctx context.Context, tbl *entity, up *upsertArgs) error {
+// through COPY when there are many. loaded reports that the rows went
+// into a table that was empty (see firstLoad).
+func (t *tx) upsert(ctx context.Context, tbl *entity, up *upsertArgs) (loaded bool, err error) {
 	n := len(up.keys)
 	if n == 0 {
-		return nil
+		return false, nil
 	}
 	upsert, move := tbl.SQL.upsert, tbl.SQL.move
 	if tbl.Soft {
@@ -126,22 +132,22 @@ func (t *tx) upsert(ctx context.Context, tbl *entity, up *upsertArgs) error {
 	}
 	if n < copyThreshold {
 		_, err := t.tx.Exec(ctx, upsert, t.stream, up.keys, up.values, up.txids, up.times, up.offsets)
-		return err
+		return false, err
 	}
 	if done, err := t.firstLoad(ctx, tbl, up); done || err != nil {
-		return err
+		return done, err
 	}
 	if _, err := t.tx.Exec(ctx, stageDDL); err != nil {
-		return fmt.Errorf("create staging table: %w", err)
+		return false, fmt.Errorf("create staging table: %w", err)
 	}
 	rows := pgx.CopyFromSlice(n, func(i int) ([]any, error) {
 		return []any{up.keys[i], up.values[i], up.txids[i], up.times[i], up.offsets[i]}, nil
 	})
 	if _, err := t.tx.CopyFrom(ctx, pgx.Identifier{"pg_temp", "syncd_stage"}, stageColumns, rows); err != nil {
-		return fmt.Errorf("copy: %w", err)
+		return false, fmt.Errorf("copy: %w", err)
 	}
-	_, err := t.tx.Exec(ctx, move, t.stream)
-	return err
+	_, err = t.tx.Exec(ctx, move, t.stream)
+	return false, err
 }
 
 // firstLoad copies the rows straight into tbl when it is empty (a first
