@@ -180,7 +180,10 @@ func (s *Scanner) object(b []byte, i, depth, parent int) (int, bool) {
 			return i, false
 		}
 		nameEnd := i
-		if i = skip(b, i); i >= len(b) || b[i] != ':' {
+		if i < len(b) && b[i] != ':' { // compact JSON has none of these skips
+			i = skip(b, i)
+		}
+		if i >= len(b) || b[i] != ':' {
 			return i, false
 		}
 		start := skip(b, i+1)
@@ -189,11 +192,20 @@ func (s *Scanner) object(b []byte, i, depth, parent int) (int, bool) {
 			self = len(s.res.Members)
 			s.res.Members = append(s.res.Members, Member{nameStart: nameStart, nameEnd: nameEnd, valueStart: start, Parent: parent})
 		}
-		if i, ok = s.value(b, start, depth, self); !ok {
+		if start < len(b) && b[start] == '"' {
+			i, ok = s.str(b, start)
+		} else {
+			i, ok = s.value(b, start, depth, self)
+		}
+		if !ok {
 			return i, false
 		}
 		if record {
 			s.res.Members[self].valueEnd = i
+		}
+		if i < len(b) && b[i] == ',' {
+			i = skip(b, i+1)
+			continue
 		}
 		if i = skip(b, i); i < len(b) && b[i] == '}' {
 			return i + 1, true
