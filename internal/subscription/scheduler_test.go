@@ -150,6 +150,10 @@ func TestSchedulerHeartbeatKeepsTheClaim(t *testing.T) {
 	var wg sync.WaitGroup
 	wg.Go(func() { _ = sched.Run(runCtx, slow) })
 	t.Cleanup(func() { cancel(); wg.Wait() })
+	// The first round (which backfills linked streams without the claim)
+	// must be over before the stream appears: the slow catch-up below is
+	// then one of a claimed round.
+	waitUntil(t, "the first round done", func() bool { return sched.Status().Ready })
 
 	if err := srv.Create(ctx, "h/slow"); err != nil {
 		t.Fatal(err)
