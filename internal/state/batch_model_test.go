@@ -1,0 +1,130 @@
+package state
+
+import (
+	"bytes"
+	"fmt"
+	"maps"
+	"math/rand/v2"
+	"slices"
+	"testing"
+)
+
+// model is an obviously-correct Batch for the ops, txids and size: a map
+// from (type, key) to the op of its last change.
+type model struct {
+	ops    map[opKey]Op
+	txids  []string
+	txSeen map[string]bool
+}
+
+func (m *model) add(c Change, offset string) {
+	if c.TxID != "" && !m.txSeen[c.TxID] {
+		m.txSeen[c.TxID] = true
+		m.txids = append(m.txids, c.TxID)
+	}
+	op := Op{Type: c.Type, Key: c.Key, Delete: c.Op == Delete, TxID: c.TxID, Timestamp: c.Timestamp, Offset: offset}
+	if !op.Delete && c.Value != nil {
+		op.Value = bytes.Clone(c.Value)
+	}
+	if prev, ok := m.ops[opKey{c.Type, c.Key}]; ok && op.Delete {
+		op.LastValue = prev.Value
+		if prev.Delete {
+			op.LastValue = prev.LastValue
+		}
+	}
+	m.ops[opKey{c.Type, c.Key}] = op
+}
+
+// sorted returns the model's ops in (Type, Key) order.
+func (m *model) sorted() []Op {
+	return slices.SortedFunc(maps.Values(m.ops), func(x, y Op) int { return compareOps(x, y) })
+}
+
+// size is what Batch.Size must be with no rejects and no history.
+func (m *model) size() int {
+	n := 0
+	for _, op := range m.ops {
+		n += opSize(op)
+	}
+	for _, id := range m.txids {
+		n += len(id) + txidOverhead
+	}
+	return n
+}
+
+// sameOp compares every field of two ops, nil-ness of byte slices included.
+func sameOp(x, y Op) bool {
+	return x.Type == y.Type && x.Key == y.Key && x.Delete == y.Delete &&
+		bytes.Equal(x.Value, y.Value) && (x.Value == nil) == (y.Value == nil) &&
+		bytes.Equal(x.LastValue, y.LastValue) && (x.LastValue == nil) == (y.LastValue == nil) &&
+		x.TxID == y.TxID && x.Timestamp == y.Timestamp && x.Offset == y.Offset
+}
+
+// TestBatchAgainstModel feeds random changes (over enough keys that the
+// index grows, with txids, timestamps, offsets, values of varying sizes,
+// resets, and reads of Ops between changes) to a batch and to the model, and
+// compares every field of every op, the txids and the size.
+func TestBatchAgainstModel(t *testing.T) {
+	t.Parallel()
+	rng := rand.New(rand.NewPCG(3, 4))
+	b := NewBatch()
+	for round := range 25 {
+		b.Clear()
+		m := &model{ops: map[opKey]Op{}, txSeen: map[string]bool{}}
+		keys := 1 + rng.IntN(2000)
+		for i := range rng.IntN(8000) {
+			if rng.IntN(3000) == 0 {
+				b.AddReset()
+				clear(m.ops)
+			}
+			if rng.IntN(3000) == 0 {
+				b.Ops() // sorts mid-batch: later changes must still find their op
+			}
+			c := randomChange(rng, keys, i)
+			offset := fmt.Sprint("off-", i/100)
+			b.AddChange(c, offset)
+			m.add(c, offset)
+			for j := range c.Value {
+				c.Value[j] = '#' // the read buffer is reused
+			}
+		}
+		checkAgainstModel(t, fmt.Sprint("round ", round), b, m)
+	}
+}
+
+// randomChange returns a change of one of keys keys, of 3 types (two of
+// which share keys), its value a fresh buffer.
+func randomChange(rng *rand.Rand, keys, i int) Change {
+	types := []string{"a", "b", "ab"}
+	k := rng.IntN(keys)
+	c := Change{Type: types[rng.IntN(len(types))], Key: fmt.Sprint("k", k), Op: Operation(1 + rng.IntN(4))}
+	if rng.IntN(4) > 0 {
+		c.TxID = fmt.Sprint("tx", i/50-rng.IntN(2))
+	}
+	if rng.IntN(2) == 0 {
+		c.Timestamp = fmt.Sprintf("2026-01-01T00:00:%02dZ", i%60)
+	}
+	if c.Op != Delete && rng.IntN(50) > 0 {
+		c.Value = fmt.Appendf(nil, `{"v":%d,"pad":"%s"}`, i, bytes.Repeat([]byte("x"), rng.IntN(300)))
+	}
+	return c
+}
+
+func checkAgainstModel(t *testing.T, name string, b *Batch, m *model) {
+	t.Helper()
+	got, want := b.Ops(), m.sorted()
+	if len(got) != len(want) || b.Len() != len(want) {
+		t.Fatalf("%s: %d ops (Len %d), want %d", name, len(got), b.Len(), len(want))
+	}
+	for i := range want {
+		if !sameOp(got[i], want[i]) {
+			t.Fatalf("%s: op %d = %+v, want %+v", name, i, got[i], want[i])
+		}
+	}
+	if !slices.Equal(b.TxIDs(), m.txids) {
+		t.Fatalf("%s: TxIDs() = %q, want %q", name, b.TxIDs(), m.txids)
+	}
+	if b.Size() != m.size() {
+		t.Fatalf("%s: Size() = %d, want %d", name, b.Size(), m.size())
+	}
+}
