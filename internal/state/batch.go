@@ -111,31 +111,21 @@ func (b *Batch) AddChange(c Change, offset string) {
 		b.counts[c.Op]++
 	}
 	b.addTxID(c.TxID)
-	op := Op{
+	// One map lookup per event: a rewritten key has its op updated in
+	// place, its value buffer reused; a new key is appended.
+	if i, ok := b.index[opKey{c.Type, c.Key}]; ok {
+		b.replaceOp(&b.ops[i], c, offset)
+		return
+	}
+	b.appendOp(Op{
 		Type:      c.Type,
 		Key:       c.Key,
 		Delete:    c.Op == Delete,
+		Value:     cloneValue(c, nil),
 		TxID:      c.TxID,
 		Timestamp: c.Timestamp,
 		Offset:    offset,
-	}
-	// One map lookup per event: a rewritten key replaces its op in place,
-	// its value buffer reused; a new key is appended.
-	if i, ok := b.index[opKey{c.Type, c.Key}]; ok {
-		prev := b.ops[i] // the op it replaces is dropped
-		reuse := prev.Value
-		if op.Delete {
-			op.LastValue, reuse = prev.Value, nil
-			if prev.Delete {
-				op.LastValue = prev.LastValue
-			}
-		}
-		op.Value = cloneValue(c, reuse)
-		b.replaceOp(i, op)
-		return
-	}
-	op.Value = cloneValue(c, nil)
-	b.appendOp(op)
+	})
 }
 
 // addHistory keeps the change as a history row numbered after the events
@@ -198,10 +188,27 @@ func cloneValue(c Change, buf []byte) []byte {
 	return append(buf[:0], c.Value...)
 }
 
-// replaceOp puts op in place of ops[i], the pending op of its (type, key).
-func (b *Batch) replaceOp(i int, op Op) {
-	b.size += opSize(op) - opSize(b.ops[i])
-	b.ops[i] = op
+// replaceOp makes p, the pending op of c's (type, key), the op of c: the
+// op it was is dropped, but its value buffer is reused for c's value, or
+// kept as LastValue when c is a delete (and reused by a later write). It updates p in place, without
+// copying the 136-byte Op.
+func (b *Batch) replaceOp(p *Op, c Change, offset string) {
+	del := c.Op == Delete
+	b.size -= len(p.Value) + len(p.LastValue) + len(p.TxID) + len(p.Timestamp)
+	switch {
+	case del && !p.Delete:
+		p.LastValue, p.Value = p.Value, nil
+	case del: // a delete after a delete keeps the first one's LastValue
+	default:
+		buf := p.Value
+		if buf == nil { // a write after a delete: reuse its LastValue
+			buf = p.LastValue
+		}
+		p.Value, p.LastValue = cloneValue(c, buf), nil
+	}
+	p.Delete = del
+	p.TxID, p.Timestamp, p.Offset = c.TxID, c.Timestamp, offset
+	b.size += len(p.Value) + len(p.LastValue) + len(p.TxID) + len(p.Timestamp)
 }
 
 // appendOp adds op, whose (type, key) has no pending op.
