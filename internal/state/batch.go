@@ -80,6 +80,7 @@ type Batch struct {
 	rejects  []Reject
 	txids    []string
 	txidSeen map[string]struct{}
+	lastTxID string // the txid of the last change that had one
 	events   int
 	counts   [Delete + 1]int
 	size     int
@@ -231,11 +232,14 @@ func opSize(op Op) int {
 		len(op.Timestamp) + opOverhead
 }
 
-// addTxID records a txid the first time it is seen.
+// addTxID records a txid the first time it is seen. Consecutive changes
+// usually share a txid (a producer's transaction), so the last one seen is
+// checked before the set.
 func (b *Batch) addTxID(id string) {
-	if id == "" {
+	if id == "" || id == b.lastTxID {
 		return
 	}
+	b.lastTxID = id
 	if _, ok := b.txidSeen[id]; ok {
 		return
 	}
@@ -356,6 +360,7 @@ func (b *Batch) Clear() {
 	clear(b.txids)
 	b.txids = b.txids[:0]
 	clear(b.txidSeen)
+	b.lastTxID = ""
 	b.events = 0
 	b.counts = [Delete + 1]int{}
 	b.size = 0

@@ -128,3 +128,27 @@ func checkAgainstModel(t *testing.T, name string, b *Batch, m *model) {
 		t.Fatalf("%s: Size() = %d, want %d", name, b.Size(), m.size())
 	}
 }
+
+// TestBatchTxIDsRepeatAndClear pins txid de-duplication across repeats,
+// returns to an earlier txid, a reset and Clear: a batch after Clear
+// records the txid it last saw before again.
+func TestBatchTxIDsRepeatAndClear(t *testing.T) {
+	t.Parallel()
+	b := NewBatch()
+	for _, id := range []string{"a", "a", "", "b", "a", "b", "c"} {
+		b.AddChange(Change{Type: "t", Key: "k", Op: Upsert, Value: []byte(`1`), TxID: id}, "o")
+	}
+	b.AddReset()
+	b.AddChange(Change{Type: "t", Key: "k", Op: Delete, TxID: "c"}, "o")
+	if got, want := b.TxIDs(), []string{"a", "b", "c"}; !slices.Equal(got, want) {
+		t.Fatalf("TxIDs() = %q, want %q", got, want)
+	}
+	b.Clear()
+	b.AddChange(Change{Type: "t", Key: "k", Op: Delete, TxID: "c"}, "o")
+	if got, want := b.TxIDs(), []string{"c"}; !slices.Equal(got, want) {
+		t.Fatalf("TxIDs() after Clear = %q, want %q", got, want)
+	}
+	if got, want := b.Size(), opSize(b.Ops()[0])+len("c")+txidOverhead; got != want {
+		t.Fatalf("Size() after Clear = %d, want %d", got, want)
+	}
+}
