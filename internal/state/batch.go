@@ -63,7 +63,8 @@ const (
 	historyOverhead = 176 // HistoryRow
 )
 
-// opKey identifies the row an Op writes.
+// opKey identifies the row an Op writes. The batch indexes ops by a hash of
+// it (see opIndex); tests key materialized tables by it.
 type opKey struct {
 	typ, key string
 }
@@ -74,8 +75,8 @@ type opKey struct {
 // It is not safe for concurrent use.
 type Batch struct {
 	ops      []Op
-	index    map[opKey]int // position of each (type, key) in ops
-	sorted   bool          // ops is in (Type, Key) order and index matches it
+	index    opIndex // position of each (type, key) in ops
+	sorted   bool    // ops is in (Type, Key) order
 	reset    bool
 	rejects  []Reject
 	txids    []string
@@ -93,7 +94,6 @@ type Batch struct {
 // NewBatch returns an empty batch.
 func NewBatch() *Batch {
 	return &Batch{
-		index:    make(map[opKey]int),
 		sorted:   true,
 		txidSeen: make(map[string]struct{}),
 	}
@@ -112,12 +112,14 @@ func (b *Batch) AddChange(c Change, offset string) {
 		b.counts[c.Op]++
 	}
 	b.addTxID(c.TxID)
-	// One map lookup per event: a rewritten key has its op updated in
+	// One index lookup per event: a rewritten key has its op updated in
 	// place, its value buffer reused; a new key is appended.
-	if i, ok := b.index[opKey{c.Type, c.Key}]; ok {
+	i, found, slot, tag := b.index.lookup(b.ops, c.Type, c.Key)
+	if found {
 		b.replaceOp(&b.ops[i], c, offset)
 		return
 	}
+	b.index.insert(slot, tag, len(b.ops))
 	b.appendOp(Op{
 		Type:      c.Type,
 		Key:       c.Key,
@@ -212,15 +214,12 @@ func (b *Batch) replaceOp(p *Op, c Change, offset string) {
 	b.size += len(p.Value) + len(p.LastValue) + len(p.TxID) + len(p.Timestamp)
 }
 
-// appendOp adds op, whose (type, key) has no pending op.
+// appendOp adds op, whose (type, key) has no pending op and is already
+// indexed at the end of ops.
 func (b *Batch) appendOp(op Op) {
-	if b.index == nil { // a zero Batch
-		b.index = make(map[opKey]int)
-	}
 	if n := len(b.ops); n > 0 && compareOps(b.ops[n-1], op) > 0 {
 		b.sorted = false
 	}
-	b.index[opKey{op.Type, op.Key}] = len(b.ops)
 	b.ops = append(b.ops, op)
 	b.size += opSize(op)
 }
@@ -260,7 +259,7 @@ func (b *Batch) AddReset() {
 	}
 	clear(b.ops)
 	b.ops = b.ops[:0]
-	clear(b.index)
+	b.index.reset()
 	b.sorted = true
 	b.reset = true
 }
@@ -286,9 +285,7 @@ func (b *Batch) Ops() []Op {
 // sortOps puts ops in (Type, Key) order and re-indexes them.
 func (b *Batch) sortOps() {
 	slices.SortFunc(b.ops, compareOps)
-	for i, op := range b.ops {
-		b.index[opKey{op.Type, op.Key}] = i
-	}
+	b.index.rebuild(b.ops)
 	b.sorted = true
 }
 
@@ -352,7 +349,7 @@ func (b *Batch) Clear() {
 	b.history = b.history[:0]
 	clear(b.ops)
 	b.ops = b.ops[:0]
-	clear(b.index)
+	b.index.reset()
 	b.sorted = true
 	b.reset = false
 	clear(b.rejects)

@@ -3,6 +3,7 @@ package state
 import (
 	"bytes"
 	"fmt"
+	"hash/maphash"
 	"maps"
 	"math/rand/v2"
 	"slices"
@@ -66,13 +67,18 @@ func sameOp(x, y Op) bool {
 // compares every field of every op, the txids and the size.
 func TestBatchAgainstModel(t *testing.T) {
 	t.Parallel()
-	rng := rand.New(rand.NewPCG(3, 4))
-	b := NewBatch()
-	for round := range 25 {
+	modelRounds(t, NewBatch(), rand.New(rand.NewPCG(3, 4)), 25, 2000, 8000)
+}
+
+// modelRounds runs rounds of up to maxChanges random changes over up to
+// maxKeys keys through b and a model, clearing b between rounds.
+func modelRounds(t *testing.T, b *Batch, rng *rand.Rand, rounds, maxKeys, maxChanges int) {
+	t.Helper()
+	for round := range rounds {
 		b.Clear()
 		m := &model{ops: map[opKey]Op{}, txSeen: map[string]bool{}}
-		keys := 1 + rng.IntN(2000)
-		for i := range rng.IntN(8000) {
+		keys := 1 + rng.IntN(maxKeys)
+		for i := range rng.IntN(maxChanges) {
 			if rng.IntN(3000) == 0 {
 				b.AddReset()
 				clear(m.ops)
@@ -89,6 +95,29 @@ func TestBatchAgainstModel(t *testing.T) {
 			}
 		}
 		checkAgainstModel(t, fmt.Sprint("round ", round), b, m)
+	}
+}
+
+// TestBatchHashCollisions forces hash collisions between (type, key) pairs
+// through the index's hash hook: pairs that collide, whether on the whole
+// hash or on the part of it the index keeps, must still get an op each.
+func TestBatchHashCollisions(t *testing.T) {
+	t.Parallel()
+	hashes := map[string]func(maphash.Seed, string, string) uint64{
+		"every pair collides": func(maphash.Seed, string, string) uint64 { return 42 << 32 },
+		"four hashes":         func(s maphash.Seed, typ, key string) uint64 { return hashOpKey(s, typ, key) % 4 },
+		"equal tags": func(s maphash.Seed, typ, key string) uint64 {
+			return 7<<32 | hashOpKey(s, typ, key)&0xffff_ffff
+		},
+		"keys collide across types": func(s maphash.Seed, _, key string) uint64 { return maphash.String(s, key) },
+	}
+	for name, hash := range hashes {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			b := NewBatch()
+			b.index.hash = hash
+			modelRounds(t, b, rand.New(rand.NewPCG(5, 6)), 10, 60, 600)
+		})
 	}
 }
 
