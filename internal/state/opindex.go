@@ -1,9 +1,6 @@
 package state
 
-import (
-	"hash/maphash"
-	"math/bits"
-)
+import "hash/maphash"
 
 // opIndex finds the pending op of a (type, key) in a batch's ops: an
 // open-addressing hash table of positions in ops, keyed by a seeded 64-bit
@@ -28,9 +25,11 @@ type opIndex struct {
 // minSlots is the size of a new index.
 const minSlots = 64
 
-// hashOpKey is the hash of a (type, key) under seed.
+// hashOpKey is the hash of a (type, key) under seed: the runtime's own
+// hash of the pair, as a map[opKey] would compute it, cheaper than two
+// maphash.String calls.
 func hashOpKey(seed maphash.Seed, typ, key string) uint64 {
-	return maphash.String(seed, key) ^ bits.RotateLeft64(maphash.String(seed, typ), 32)
+	return maphash.Comparable(seed, opKey{typ, key})
 }
 
 // lookup returns the position in ops of the op of (typ, key), and whether
