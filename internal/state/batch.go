@@ -1,9 +1,6 @@
 package state
 
-import (
-	"slices"
-	"strings"
-)
+import "strings"
 
 // Op is one coalesced row operation: the last change of a (type, key) in a batch.
 // Its byte slices are owned by the batch.
@@ -280,13 +277,6 @@ func (b *Batch) Ops() []Op {
 		b.sortOps()
 	}
 	return b.ops
-}
-
-// sortOps puts ops in (Type, Key) order and re-indexes them.
-func (b *Batch) sortOps() {
-	slices.SortFunc(b.ops, compareOps)
-	b.index.rebuild(b.ops)
-	b.sorted = true
 }
 
 // compareOps orders ops by Type, then Key, bytewise.

@@ -7,6 +7,7 @@ import (
 	"maps"
 	"math/rand/v2"
 	"slices"
+	"strings"
 	"testing"
 )
 
@@ -67,12 +68,16 @@ func sameOp(x, y Op) bool {
 // compares every field of every op, the txids and the size.
 func TestBatchAgainstModel(t *testing.T) {
 	t.Parallel()
-	modelRounds(t, NewBatch(), rand.New(rand.NewPCG(3, 4)), 25, 2000, 8000)
+	modelRounds(t, NewBatch(), rand.New(rand.NewPCG(3, 4)), 25, 2000, 8000, abTypes)
 }
 
+// abTypes are types two of which share keys and sort apart from their first
+// bytes.
+var abTypes = []string{"a", "b", "ab"}
+
 // modelRounds runs rounds of up to maxChanges random changes over up to
-// maxKeys keys through b and a model, clearing b between rounds.
-func modelRounds(t *testing.T, b *Batch, rng *rand.Rand, rounds, maxKeys, maxChanges int) {
+// maxKeys keys of types through b and a model, clearing b between rounds.
+func modelRounds(t *testing.T, b *Batch, rng *rand.Rand, rounds, maxKeys, maxChanges int, types []string) {
 	t.Helper()
 	for round := range rounds {
 		b.Clear()
@@ -86,7 +91,7 @@ func modelRounds(t *testing.T, b *Batch, rng *rand.Rand, rounds, maxKeys, maxCha
 			if rng.IntN(3000) == 0 {
 				b.Ops() // sorts mid-batch: later changes must still find their op
 			}
-			c := randomChange(rng, keys, i)
+			c := randomChange(rng, types, keys, i)
 			offset := fmt.Sprint("off-", i/100)
 			b.AddChange(c, offset)
 			m.add(c, offset)
@@ -116,15 +121,31 @@ func TestBatchHashCollisions(t *testing.T) {
 			t.Parallel()
 			b := NewBatch()
 			b.index.hash = hash
-			modelRounds(t, b, rand.New(rand.NewPCG(5, 6)), 10, 60, 600)
+			modelRounds(t, b, rand.New(rand.NewPCG(5, 6)), 10, 60, 600, abTypes)
 		})
 	}
 }
 
-// randomChange returns a change of one of keys keys, of 3 types (two of
-// which share keys), its value a fresh buffer.
-func randomChange(rng *rand.Rand, keys, i int) Change {
-	types := []string{"a", "b", "ab"}
+// TestBatchManyTypes sorts batches of more types than the sort tells apart
+// by scanning, named so that first-seen, length and byte order differ.
+func TestBatchManyTypes(t *testing.T) {
+	t.Parallel()
+	var types []string
+	for i := range 40 {
+		types = append(types, fmt.Sprintf("%s%d", strings.Repeat("z", 40-i), i%7))
+	}
+	rand.New(rand.NewPCG(7, 8)).Shuffle(len(types), func(i, j int) { types[i], types[j] = types[j], types[i] })
+	for _, n := range []int{2, maxScan, maxScan + 1, len(types)} {
+		t.Run(fmt.Sprint(n, " types"), func(t *testing.T) {
+			t.Parallel()
+			modelRounds(t, NewBatch(), rand.New(rand.NewPCG(uint64(n), 9)), 10, 300, 2000, types[:n])
+		})
+	}
+}
+
+// randomChange returns a change of one of keys keys of one of types, its
+// value a fresh buffer.
+func randomChange(rng *rand.Rand, types []string, keys, i int) Change {
 	k := rng.IntN(keys)
 	c := Change{Type: types[rng.IntN(len(types))], Key: fmt.Sprint("k", k), Op: Operation(1 + rng.IntN(4))}
 	if rng.IntN(4) > 0 {

@@ -89,13 +89,13 @@ func (x *opIndex) grow() {
 	}
 }
 
-// rebuild indexes ops anew, after they were reordered.
-func (x *opIndex) rebuild(ops []Op) {
-	x.reset()
-	for i := range ops {
-		op := &ops[i]
-		_, _, slot, tag := x.lookup(ops[:i], op.Type, op.Key)
-		x.insert(slot, tag, i)
+// remap moves every position p in the index to inv[p], after the ops were
+// reordered so.
+func (x *opIndex) remap(inv []uint32) {
+	for i, s := range x.slots {
+		if s != 0 {
+			x.slots[i] = s&^0xffff_ffff | uint64(inv[uint32(s)-1]+1)
+		}
 	}
 }
 
