@@ -1,9 +1,6 @@
 package state
 
-import (
-	"slices"
-	"strings"
-)
+import "strings"
 
 // Op is one coalesced row operation: the last change of a (type, key) in a batch.
 // Its byte slices are owned by the batch.
@@ -63,7 +60,8 @@ const (
 	historyOverhead = 176 // HistoryRow
 )
 
-// opKey identifies the row an Op writes.
+// opKey identifies the row an Op writes. The batch indexes ops by a hash of
+// it (see opIndex); tests key materialized tables by it.
 type opKey struct {
 	typ, key string
 }
@@ -74,12 +72,13 @@ type opKey struct {
 // It is not safe for concurrent use.
 type Batch struct {
 	ops      []Op
-	index    map[opKey]int // position of each (type, key) in ops
-	sorted   bool          // ops is in (Type, Key) order and index matches it
+	index    opIndex // position of each (type, key) in ops
+	sorted   bool    // ops is in (Type, Key) order
 	reset    bool
 	rejects  []Reject
 	txids    []string
 	txidSeen map[string]struct{}
+	lastTxID string // the txid of the last change that had one
 	events   int
 	counts   [Delete + 1]int
 	size     int
@@ -92,7 +91,6 @@ type Batch struct {
 // NewBatch returns an empty batch.
 func NewBatch() *Batch {
 	return &Batch{
-		index:    make(map[opKey]int),
 		sorted:   true,
 		txidSeen: make(map[string]struct{}),
 	}
@@ -111,31 +109,23 @@ func (b *Batch) AddChange(c Change, offset string) {
 		b.counts[c.Op]++
 	}
 	b.addTxID(c.TxID)
-	op := Op{
+	// One index lookup per event: a rewritten key has its op updated in
+	// place, its value buffer reused; a new key is appended.
+	i, found, slot, tag := b.index.lookup(b.ops, c.Type, c.Key)
+	if found {
+		b.replaceOp(&b.ops[i], c, offset)
+		return
+	}
+	b.index.insert(slot, tag, len(b.ops))
+	b.appendOp(Op{
 		Type:      c.Type,
 		Key:       c.Key,
 		Delete:    c.Op == Delete,
+		Value:     cloneValue(c, nil),
 		TxID:      c.TxID,
 		Timestamp: c.Timestamp,
 		Offset:    offset,
-	}
-	// One map lookup per event: a rewritten key replaces its op in place,
-	// its value buffer reused; a new key is appended.
-	if i, ok := b.index[opKey{c.Type, c.Key}]; ok {
-		prev := b.ops[i] // the op it replaces is dropped
-		reuse := prev.Value
-		if op.Delete {
-			op.LastValue, reuse = prev.Value, nil
-			if prev.Delete {
-				op.LastValue = prev.LastValue
-			}
-		}
-		op.Value = cloneValue(c, reuse)
-		b.replaceOp(i, op)
-		return
-	}
-	op.Value = cloneValue(c, nil)
-	b.appendOp(op)
+	})
 }
 
 // addHistory keeps the change as a history row numbered after the events
@@ -198,21 +188,35 @@ func cloneValue(c Change, buf []byte) []byte {
 	return append(buf[:0], c.Value...)
 }
 
-// replaceOp puts op in place of ops[i], the pending op of its (type, key).
-func (b *Batch) replaceOp(i int, op Op) {
-	b.size += opSize(op) - opSize(b.ops[i])
-	b.ops[i] = op
+// replaceOp makes p, the pending op of c's (type, key), the op of c: the
+// op it was is dropped, but its value buffer is reused for c's value, or
+// kept as LastValue when c is a delete (and reused by a later write). It updates p in place, without
+// copying the 136-byte Op.
+func (b *Batch) replaceOp(p *Op, c Change, offset string) {
+	del := c.Op == Delete
+	b.size -= len(p.Value) + len(p.LastValue) + len(p.TxID) + len(p.Timestamp)
+	switch {
+	case del && !p.Delete:
+		p.LastValue, p.Value = p.Value, nil
+	case del: // a delete after a delete keeps the first one's LastValue
+	default:
+		buf := p.Value
+		if buf == nil { // a write after a delete: reuse its LastValue
+			buf = p.LastValue
+		}
+		p.Value, p.LastValue = cloneValue(c, buf), nil
+	}
+	p.Delete = del
+	p.TxID, p.Timestamp, p.Offset = c.TxID, c.Timestamp, offset
+	b.size += len(p.Value) + len(p.LastValue) + len(p.TxID) + len(p.Timestamp)
 }
 
-// appendOp adds op, whose (type, key) has no pending op.
+// appendOp adds op, whose (type, key) has no pending op and is already
+// indexed at the end of ops.
 func (b *Batch) appendOp(op Op) {
-	if b.index == nil { // a zero Batch
-		b.index = make(map[opKey]int)
-	}
 	if n := len(b.ops); n > 0 && compareOps(b.ops[n-1], op) > 0 {
 		b.sorted = false
 	}
-	b.index[opKey{op.Type, op.Key}] = len(b.ops)
 	b.ops = append(b.ops, op)
 	b.size += opSize(op)
 }
@@ -224,11 +228,14 @@ func opSize(op Op) int {
 		len(op.Timestamp) + opOverhead
 }
 
-// addTxID records a txid the first time it is seen.
+// addTxID records a txid the first time it is seen. Consecutive changes
+// usually share a txid (a producer's transaction), so the last one seen is
+// checked before the set.
 func (b *Batch) addTxID(id string) {
-	if id == "" {
+	if id == "" || id == b.lastTxID {
 		return
 	}
+	b.lastTxID = id
 	if _, ok := b.txidSeen[id]; ok {
 		return
 	}
@@ -249,7 +256,7 @@ func (b *Batch) AddReset() {
 	}
 	clear(b.ops)
 	b.ops = b.ops[:0]
-	clear(b.index)
+	b.index.reset()
 	b.sorted = true
 	b.reset = true
 }
@@ -270,15 +277,6 @@ func (b *Batch) Ops() []Op {
 		b.sortOps()
 	}
 	return b.ops
-}
-
-// sortOps puts ops in (Type, Key) order and re-indexes them.
-func (b *Batch) sortOps() {
-	slices.SortFunc(b.ops, compareOps)
-	for i, op := range b.ops {
-		b.index[opKey{op.Type, op.Key}] = i
-	}
-	b.sorted = true
 }
 
 // compareOps orders ops by Type, then Key, bytewise.
@@ -341,7 +339,7 @@ func (b *Batch) Clear() {
 	b.history = b.history[:0]
 	clear(b.ops)
 	b.ops = b.ops[:0]
-	clear(b.index)
+	b.index.reset()
 	b.sorted = true
 	b.reset = false
 	clear(b.rejects)
@@ -349,6 +347,7 @@ func (b *Batch) Clear() {
 	clear(b.txids)
 	b.txids = b.txids[:0]
 	clear(b.txidSeen)
+	b.lastTxID = ""
 	b.events = 0
 	b.counts = [Delete + 1]int{}
 	b.size = 0
