@@ -81,27 +81,20 @@ func (dialect) PruneHistory(name string) string {
 // the time does.
 func (dialect) TimeArg(t time.Time) any { return t.UTC().Format(timeFormat) }
 
-// stageHistory keeps every history row of the transaction for Commit.
+// stageHistory is the statement that keeps every history row of the
+// transaction for Commit, without its VALUES rows.
 const stageHistory = `INSERT INTO temp.syncd_stage_history
-	(seq, type, key, operation, value, old_value, txid, event_time, synced_offset)
-	VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`
+	(seq, type, key, operation, value, old_value, txid, event_time, synced_offset) VALUES `
 
-// stageHistoryRows writes the history rows through one prepared statement.
+// stageHistoryRows stages the history rows, many to a statement.
 func (t *tx) stageHistoryRows(ctx context.Context, rows []state.HistoryRow) error {
-	if len(rows) == 0 {
-		return nil
-	}
-	stmt, err := t.conn.PrepareContext(ctx, stageHistory)
-	if err != nil {
-		return fmt.Errorf("prepare history staging: %w", err)
-	}
-	defer stmt.Close()
-	for i := range rows {
+	err := t.insertRows(ctx, stageHistory, "", 9, len(rows), func(i int, args []any) []any {
 		h := &rows[i]
-		if _, err := stmt.ExecContext(ctx, h.Seq, h.Type, h.Key, h.Op.String(), rawOrNull(h.Value), rawOrNull(h.OldValue),
-			nullIfEmpty(h.TxID), nullIfEmpty(h.Timestamp), h.Offset); err != nil {
-			return fmt.Errorf("stage history of %s %q: %w", h.Type, h.Key, err)
-		}
+		return append(args, h.Seq, h.Type, h.Key, h.Op.String(), rawOrNull(h.Value), rawOrNull(h.OldValue),
+			nullIfEmpty(h.TxID), nullIfEmpty(h.Timestamp), h.Offset)
+	})
+	if err != nil {
+		return fmt.Errorf("stage history: %w", err)
 	}
 	return nil
 }

@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"strings"
 
 	"github.com/syncd-io/syncd/internal/sink"
 	"github.com/syncd-io/syncd/internal/state"
@@ -48,15 +49,19 @@ const stageDDL = `
 	DELETE FROM temp.syncd_stage_txids;
 	DELETE FROM temp.syncd_stage_history`
 
-// stageOp keeps the last op per (type, key) across the Writes of one
-// transaction, as the batch does within one Write. A staged delete keeps the
-// value of the write it replaced (Op.LastValue, within a Write or across
-// them), for tombstones; the moves of deletes read value for nothing else.
-const stageOp = `INSERT INTO temp.syncd_stage (type, key, del, value, txid, event_time, synced_offset)
-	VALUES (?, ?, ?, ?, ?, ?, ?)
-	ON CONFLICT (type, key) DO UPDATE SET del = excluded.del,
+// stageOpsInsert and stageOpsConflict are the statement that stages ops,
+// around its VALUES rows (stageOpColumns each). It keeps the last op per
+// (type, key) across the Writes of one transaction, as the batch does within
+// one Write. A staged delete keeps the value of the write it replaced
+// (Op.LastValue, within a Write or across them), for tombstones; the moves of
+// deletes read value for nothing else.
+const (
+	stageOpsInsert   = `INSERT INTO temp.syncd_stage (type, key, del, value, txid, event_time, synced_offset) VALUES `
+	stageOpsConflict = ` ON CONFLICT (type, key) DO UPDATE SET del = excluded.del,
 		value = CASE WHEN excluded.del AND excluded.value IS NULL THEN syncd_stage.value ELSE excluded.value END,
 		txid = excluded.txid, event_time = excluded.event_time, synced_offset = excluded.synced_offset`
+	stageOpColumns = 7
+)
 
 // tx is the SQLite half of one stream's transaction (sink.TxDriver): a
 // connection whose TEMP tables hold the staged batch until Commit moves it
@@ -142,31 +147,19 @@ func (t *tx) stageTxIDs(ctx context.Context, txids []string) error {
 		return nil
 	}
 	return t.inTemp(ctx, func() error {
-		stmt, err := t.conn.PrepareContext(ctx, `INSERT INTO temp.syncd_stage_txids (txid) VALUES (?)`)
+		err := t.insertRows(ctx, `INSERT INTO temp.syncd_stage_txids (txid) VALUES `, "", 1, len(txids), func(i int, args []any) []any {
+			return append(args, txids[i])
+		})
 		if err != nil {
 			return fmt.Errorf("stage txids: %w", err)
-		}
-		defer stmt.Close()
-		for _, id := range txids {
-			if _, err := stmt.ExecContext(ctx, id); err != nil {
-				return fmt.Errorf("stage txid: %w", err)
-			}
 		}
 		return nil
 	})
 }
 
-// stageOps writes the ops through one prepared statement.
+// stageOps stages the ops, stageChunk rows per statement.
 func (t *tx) stageOps(ctx context.Context, ops []state.Op) error {
-	if len(ops) == 0 {
-		return nil
-	}
-	stmt, err := t.conn.PrepareContext(ctx, stageOp)
-	if err != nil {
-		return fmt.Errorf("prepare staging: %w", err)
-	}
-	defer stmt.Close()
-	for i := range ops {
+	err := t.insertRows(ctx, stageOpsInsert, stageOpsConflict, stageOpColumns, len(ops), func(i int, args []any) []any {
 		op := &ops[i]
 		var value any
 		switch {
@@ -178,25 +171,77 @@ func (t *tx) stageOps(ctx context.Context, ops []state.Op) error {
 		case op.LastValue != nil:
 			value = string(op.LastValue)
 		}
-		if _, err := stmt.ExecContext(ctx, op.Type, op.Key, op.Delete, value,
-			nullIfEmpty(op.TxID), nullIfEmpty(op.Timestamp), op.Offset); err != nil {
-			return fmt.Errorf("stage %s %q: %w", op.Type, op.Key, err)
-		}
+		return append(args, op.Type, op.Key, op.Delete, value, nullIfEmpty(op.TxID), nullIfEmpty(op.Timestamp), op.Offset)
+	})
+	if err != nil {
+		return fmt.Errorf("stage ops: %w", err)
 	}
 	return nil
 }
 
+// stageChunk is how many rows one staging statement inserts: a statement
+// per row costs a database/sql and driver round trip per row, which took
+// most of the time of staging a large batch.
+const stageChunk = 100
+
+// insertRows inserts n rows with statements of up to stageChunk rows of
+// cols parameters each: head + "(?, …), (?, …)…" + tail. row appends the
+// arguments of row i to args. The full-size statement is prepared once.
+func (t *tx) insertRows(ctx context.Context, head, tail string, cols, n int, row func(i int, args []any) []any) error {
+	if n == 0 {
+		return nil
+	}
+	var full *sql.Stmt
+	defer func() {
+		if full != nil {
+			_ = full.Close()
+		}
+	}()
+	args := make([]any, 0, stageChunk*cols)
+	for i := 0; i < n; {
+		m := min(stageChunk, n-i)
+		args = args[:0]
+		for j := range m {
+			args = row(i+j, args)
+		}
+		var err error
+		switch {
+		case m < stageChunk:
+			_, err = t.conn.ExecContext(ctx, head+valuesRows(cols, m)+tail, args...)
+		case full == nil:
+			if full, err = t.conn.PrepareContext(ctx, head+valuesRows(cols, m)+tail); err == nil {
+				_, err = full.ExecContext(ctx, args...)
+			}
+		default:
+			_, err = full.ExecContext(ctx, args...)
+		}
+		if err != nil {
+			return fmt.Errorf("rows %d to %d of %d: %w", i+1, i+m, n, err)
+		}
+		i += m
+	}
+	return nil
+}
+
+// valuesRows returns n rows of cols parameters: "(?, ?), (?, ?)".
+func valuesRows(cols, n int) string {
+	one := "(?" + strings.Repeat(", ?", cols-1) + ")"
+	return one + strings.Repeat(", "+one, n-1)
+}
+
 // stageRejects keeps the dead letters with their raw bytes as a BLOB.
 func (t *tx) stageRejects(ctx context.Context, rejects []state.Reject) error {
-	for _, r := range rejects {
-		raw := r.Raw
-		if raw == nil {
-			raw = []byte{}
-		}
-		if _, err := t.conn.ExecContext(ctx, `INSERT INTO temp.syncd_stage_rejects (response_offset, position, raw, reason, txid)
-			VALUES (?, ?, ?, ?, ?)`, r.ResponseOffset, r.Position, raw, r.Reason, nullIfEmpty(r.TxID)); err != nil {
-			return fmt.Errorf("stage reject: %w", err)
-		}
+	err := t.insertRows(ctx, `INSERT INTO temp.syncd_stage_rejects (response_offset, position, raw, reason, txid) VALUES `, "", 5, len(rejects),
+		func(i int, args []any) []any {
+			r := &rejects[i]
+			raw := r.Raw
+			if raw == nil {
+				raw = []byte{}
+			}
+			return append(args, r.ResponseOffset, r.Position, raw, r.Reason, nullIfEmpty(r.TxID))
+		})
+	if err != nil {
+		return fmt.Errorf("stage rejects: %w", err)
 	}
 	return nil
 }

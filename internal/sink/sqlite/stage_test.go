@@ -1,0 +1,72 @@
+package sqlite_test
+
+import (
+	"fmt"
+	"testing"
+
+	"github.com/syncd-io/syncd/internal/sink"
+	"github.com/syncd-io/syncd/internal/state"
+)
+
+// TestStagingAcrossChunks: ops staged many to a statement, in full
+// statements and a shorter last one, over two Writes of one transaction
+// whose second rewrites and deletes keys of the first, leave each key's
+// last op.
+func TestStagingAcrossChunks(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+	s := open(t)
+	if err := s.Migrate(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Checkpoint(ctx, "s", "u", "0"); err != nil {
+		t.Fatal(err)
+	}
+	first, second := state.NewBatch(), state.NewBatch()
+	for i := range 250 {
+		first.AddChange(state.Change{Type: "item", Key: fmt.Sprintf("k%03d", i), Op: state.Upsert, Value: fmt.Appendf(nil, `{"v":%d}`, i)}, "1")
+	}
+	want := map[string]string{}
+	for i := range 230 {
+		key := fmt.Sprintf("k%03d", i)
+		if i%3 == 0 {
+			second.AddChange(state.Change{Type: "item", Key: key, Op: state.Delete}, "2")
+			continue
+		}
+		second.AddChange(state.Change{Type: "item", Key: key, Op: state.Upsert, Value: fmt.Appendf(nil, `{"w":%d}`, i), TxID: "t"}, "2")
+		want[key] = fmt.Sprintf(`{"w":%d}`, i)
+	}
+	for i := 230; i < 250; i++ {
+		want[fmt.Sprintf("k%03d", i)] = fmt.Sprintf(`{"v":%d}`, i)
+	}
+	tx, err := s.Begin(ctx, "s", "0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, b := range []*sink.Batch{first, second} {
+		if err := tx.Write(ctx, b); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := tx.Commit(ctx, sink.Commit{NextOffset: "2"}); err != nil {
+		t.Fatal(err)
+	}
+	rows, err := s.(sink.Inspector).Rows(ctx, "item")
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]string{}
+	for _, r := range rows {
+		got[r.Key] = string(r.Value)
+		wantOffset := "2"
+		if r.Key >= "k230" {
+			wantOffset = "1"
+		}
+		if r.SyncedOffset != wantOffset {
+			t.Errorf("row %s: synced_offset %s, want %s", r.Key, r.SyncedOffset, wantOffset)
+		}
+	}
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Errorf("rows = %v\nwant %v", got, want)
+	}
+}
