@@ -337,6 +337,12 @@ func (t *tx) apply(ctx context.Context, c sink.Commit, created map[string]*entit
 // registering and creating the tables of new types in the same transaction
 // (SQLite has one writer, so the DDL rides in the data transaction and
 // commits or rolls back with it).
+//
+// A table that holds no row the staged ops could meet (none at all, or
+// none of the stream in key scope stream) takes a first load: a plain
+// INSERT, and no deletes, which could only meet rows it does not have.
+// The write lock is held from the check on, so no other writer can add a
+// row in between.
 func (t *tx) applyRows(ctx context.Context, ts string, created map[string]*entity, rec *sink.Recorder) error {
 	types, err := t.stagedTypes(ctx)
 	if err != nil {
@@ -348,8 +354,15 @@ func (t *tx) applyRows(ctx context.Context, ts string, created map[string]*entit
 		if err != nil {
 			return err
 		}
+		var empty bool
+		if err := t.conn.QueryRowContext(ctx, tbl.SQL.empty, scopeArgs(tbl, t.stream)...).Scan(&empty); err != nil {
+			return fmt.Errorf("check whether %s is empty: %w", tbl.Name, err)
+		}
 		upsert := tbl.SQL.upsert
-		if tbl.Soft {
+		switch {
+		case empty:
+			upsert = tbl.SQL.load
+		case tbl.Soft:
 			upsert = tbl.SQL.upsertSoft
 		}
 		if _, err := t.conn.ExecContext(ctx, upsert, t.stream, ts, typ); err != nil {
@@ -358,6 +371,10 @@ func (t *tx) applyRows(ctx context.Context, ts string, created map[string]*entit
 		if err := rec.CountNulls(ctx, ex, tbl.Name, tbl.Nulls, typeArgs(tbl, t.stream, typ)...); err != nil {
 			return err
 		}
+		rec.Touch(tbl.Name)
+		if empty {
+			continue
+		}
 		if tbl.Soft {
 			if _, err := t.conn.ExecContext(ctx, tbl.SQL.softDelete, ts, t.stream, typ); err != nil {
 				return fmt.Errorf("mark deleted in %s: %w", tbl.Name, err)
@@ -365,7 +382,6 @@ func (t *tx) applyRows(ctx context.Context, ts string, created map[string]*entit
 		} else if _, err := t.conn.ExecContext(ctx, tbl.SQL.delete, typeArgs(tbl, t.stream, typ)...); err != nil {
 			return fmt.Errorf("delete from %s: %w", tbl.Name, err)
 		}
-		rec.Touch(tbl.Name)
 	}
 	return nil
 }
