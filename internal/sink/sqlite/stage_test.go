@@ -5,13 +5,14 @@ import (
 	"testing"
 
 	"github.com/syncd-io/syncd/internal/sink"
+	"github.com/syncd-io/syncd/internal/sink/sqlite"
 	"github.com/syncd-io/syncd/internal/state"
 )
 
 // TestStagingAcrossChunks: ops staged many to a statement, in full
 // statements and a shorter last one, over two Writes of one transaction
 // whose second rewrites and deletes keys of the first, leave each key's
-// last op.
+// last op; an empty txid is NULL, an empty offset stays ''.
 func TestStagingAcrossChunks(t *testing.T) {
 	t.Parallel()
 	ctx := t.Context()
@@ -24,16 +25,27 @@ func TestStagingAcrossChunks(t *testing.T) {
 	}
 	first, second := state.NewBatch(), state.NewBatch()
 	for i := range 250 {
-		first.AddChange(state.Change{Type: "item", Key: fmt.Sprintf("k%03d", i), Op: state.Upsert, Value: fmt.Appendf(nil, `{"v":%d}`, i)}, "1")
+		offset := "1"
+		if i == 249 {
+			offset = ""
+		}
+		first.AddChange(state.Change{Type: "item", Key: fmt.Sprintf("k%03d", i), Op: state.Upsert, Value: fmt.Appendf(nil, `{"v":%d}`, i)}, offset)
 	}
 	want := map[string]string{}
+	wantNulls := 20 // k230 to k249, of the first Write only
 	for i := range 230 {
 		key := fmt.Sprintf("k%03d", i)
 		if i%3 == 0 {
 			second.AddChange(state.Change{Type: "item", Key: key, Op: state.Delete}, "2")
 			continue
 		}
-		second.AddChange(state.Change{Type: "item", Key: key, Op: state.Upsert, Value: fmt.Appendf(nil, `{"w":%d}`, i), TxID: "t"}, "2")
+		txid := "" // every other row has none
+		if i%2 == 1 {
+			txid = "t1"
+		} else {
+			wantNulls++
+		}
+		second.AddChange(state.Change{Type: "item", Key: key, Op: state.Upsert, Value: fmt.Appendf(nil, `{"w":%d}`, i), TxID: txid}, "2")
 		want[key] = fmt.Sprintf(`{"w":%d}`, i)
 	}
 	for i := 230; i < 250; i++ {
@@ -58,15 +70,27 @@ func TestStagingAcrossChunks(t *testing.T) {
 	got := map[string]string{}
 	for _, r := range rows {
 		got[r.Key] = string(r.Value)
-		wantOffset := "2"
-		if r.Key >= "k230" {
+		wantOffset, wantTxID := "2", ""
+		var i int
+		fmt.Sscanf(r.Key, "k%d", &i)
+		switch {
+		case i == 249:
+			wantOffset = ""
+		case i >= 230:
 			wantOffset = "1"
+		case i%2 == 1:
+			wantTxID = "t1"
 		}
-		if r.SyncedOffset != wantOffset {
-			t.Errorf("row %s: synced_offset %s, want %s", r.Key, r.SyncedOffset, wantOffset)
+		if r.SyncedOffset != wantOffset || r.TxID != wantTxID {
+			t.Errorf("row %s: synced_offset %q txid %q, want %q %q", r.Key, r.SyncedOffset, r.TxID, wantOffset, wantTxID)
 		}
 	}
 	if fmt.Sprint(got) != fmt.Sprint(want) {
 		t.Errorf("rows = %v\nwant %v", got, want)
+	}
+	var nulls, empty int
+	err = s.(*sqlite.Sink).DB().QueryRowContext(ctx, `SELECT count(*) FILTER (WHERE txid IS NULL), count(*) FILTER (WHERE txid = '') FROM item`).Scan(&nulls, &empty)
+	if err != nil || empty != 0 || nulls != wantNulls {
+		t.Errorf("txids: %d NULL, %d empty (%v); want %d NULL, none empty", nulls, empty, err, wantNulls)
 	}
 }

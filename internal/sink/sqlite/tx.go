@@ -3,9 +3,11 @@ package sqlite
 import (
 	"context"
 	"database/sql"
+	"database/sql/driver"
 	"errors"
 	"fmt"
 	"strings"
+	"unsafe"
 
 	"github.com/syncd-io/syncd/internal/sink"
 	"github.com/syncd-io/syncd/internal/state"
@@ -159,6 +161,8 @@ func (t *tx) stageTxIDs(ctx context.Context, txids []string) error {
 
 // stageOps stages the ops, stageChunk rows per statement.
 func (t *tx) stageOps(ctx context.Context, ops []state.Op) error {
+	var typ, offset boxed
+	txid := boxed{null: true}
 	err := t.insertRows(ctx, stageOpsInsert, stageOpsConflict, stageOpColumns, len(ops), func(i int, args []any) []any {
 		op := &ops[i]
 		var value any
@@ -166,12 +170,12 @@ func (t *tx) stageOps(ctx context.Context, ops []state.Op) error {
 		case !op.Delete:
 			value = "null" // a change always carries a value; never write SQL NULL
 			if op.Value != nil {
-				value = string(op.Value)
+				value = borrow(op.Value)
 			}
 		case op.LastValue != nil:
-			value = string(op.LastValue)
+			value = borrow(op.LastValue)
 		}
-		return append(args, op.Type, op.Key, op.Delete, value, nullIfEmpty(op.TxID), nullIfEmpty(op.Timestamp), op.Offset)
+		return append(args, typ.of(op.Type), op.Key, op.Delete, value, txid.of(op.TxID), nullIfEmpty(op.Timestamp), offset.of(op.Offset))
 	})
 	if err != nil {
 		return fmt.Errorf("stage ops: %w", err)
@@ -179,48 +183,111 @@ func (t *tx) stageOps(ctx context.Context, ops []state.Op) error {
 	return nil
 }
 
+// borrow returns raw JSON as a string without copying it, for an argument
+// of insertRows: the driver copies the text into SQLite before the
+// statement returns, and the batch is not changed meanwhile.
+func borrow(raw []byte) string { return unsafe.String(unsafe.SliceData(raw), len(raw)) }
+
+// boxed is the last value of a column of insertRows, as an argument: a
+// string repeated row after row (type, txid, offset) is then boxed once,
+// not once per row. With null set, "" is NULL.
+type boxed struct {
+	s    string
+	v    any
+	null bool
+}
+
+func (b *boxed) of(s string) any {
+	if b.v == nil || s != b.s {
+		b.s, b.v = s, s
+		if b.null && s == "" {
+			b.v = nil
+		}
+	}
+	return b.v
+}
+
 // stageChunk is how many rows one staging statement inserts: a statement
-// per row costs a database/sql and driver round trip per row, which took
-// most of the time of staging a large batch.
+// per row costs a driver round trip per row, which took most of the time
+// of staging a large batch.
 const stageChunk = 100
 
 // insertRows inserts n rows with statements of up to stageChunk rows of
 // cols parameters each: head + "(?, …), (?, …)…" + tail. row appends the
-// arguments of row i to args. The full-size statement is prepared once.
+// arguments of row i to args, as driver values (string, int64, bool,
+// []byte or nil). The statements run on the driver's connection itself:
+// database/sql would convert and copy every argument of every statement
+// again, and the full-size statement is prepared once.
 func (t *tx) insertRows(ctx context.Context, head, tail string, cols, n int, row func(i int, args []any) []any) error {
 	if n == 0 {
 		return nil
 	}
-	var full *sql.Stmt
-	defer func() {
-		if full != nil {
-			_ = full.Close()
+	return t.conn.Raw(func(dc any) (err error) {
+		conn, ok := dc.(driver.ConnPrepareContext)
+		if !ok {
+			return fmt.Errorf("driver connection %T cannot prepare statements", dc)
 		}
-	}()
-	args := make([]any, 0, stageChunk*cols)
-	for i := 0; i < n; {
-		m := min(stageChunk, n-i)
-		args = args[:0]
-		for j := range m {
-			args = row(i+j, args)
-		}
-		var err error
-		switch {
-		case m < stageChunk:
-			_, err = t.conn.ExecContext(ctx, head+valuesRows(cols, m)+tail, args...)
-		case full == nil:
-			if full, err = t.conn.PrepareContext(ctx, head+valuesRows(cols, m)+tail); err == nil {
-				_, err = full.ExecContext(ctx, args...)
+		var full driver.Stmt
+		defer func() {
+			if full != nil {
+				err = errors.Join(err, full.Close())
 			}
-		default:
-			_, err = full.ExecContext(ctx, args...)
+		}()
+		vals := make([]any, 0, stageChunk*cols)
+		args := make([]driver.NamedValue, stageChunk*cols)
+		for i := range args {
+			args[i].Ordinal = i + 1
 		}
-		if err != nil {
-			return fmt.Errorf("rows %d to %d of %d: %w", i+1, i+m, n, err)
+		for i := 0; i < n; {
+			m := min(stageChunk, n-i)
+			vals = vals[:0]
+			for j := range m {
+				vals = row(i+j, vals)
+			}
+			for k, v := range vals {
+				args[k].Value = v
+			}
+			var q string // prepared only once at full size
+			keep := &full
+			if m < stageChunk {
+				keep = nil
+			}
+			if keep == nil || full == nil {
+				q = head + valuesRows(cols, m) + tail
+			}
+			if err := t.execRows(ctx, conn, keep, q, args[:len(vals)]); err != nil {
+				return fmt.Errorf("rows %d to %d of %d: %w", i+1, i+m, n, err)
+			}
+			i += m
 		}
-		i += m
+		return nil
+	})
+}
+
+// execRows runs q with args on conn: through *full, preparing it first if
+// need be, when full is set (q is then the same every time); through a
+// statement of its own otherwise.
+func (t *tx) execRows(ctx context.Context, conn driver.ConnPrepareContext, full *driver.Stmt, q string, args []driver.NamedValue) (err error) {
+	var stmt driver.Stmt
+	if full != nil {
+		stmt = *full
 	}
-	return nil
+	if stmt == nil {
+		if stmt, err = conn.PrepareContext(ctx, q); err != nil {
+			return err
+		}
+		if full != nil {
+			*full = stmt
+		} else {
+			defer func() { err = errors.Join(err, stmt.Close()) }()
+		}
+	}
+	se, ok := stmt.(driver.StmtExecContext)
+	if !ok {
+		return fmt.Errorf("driver statement %T cannot execute with a context", stmt)
+	}
+	_, err = se.ExecContext(ctx, args)
+	return err
 }
 
 // valuesRows returns n rows of cols parameters: "(?, ?), (?, ?)".
@@ -238,7 +305,7 @@ func (t *tx) stageRejects(ctx context.Context, rejects []state.Reject) error {
 			if raw == nil {
 				raw = []byte{}
 			}
-			return append(args, r.ResponseOffset, r.Position, raw, r.Reason, nullIfEmpty(r.TxID))
+			return append(args, r.ResponseOffset, int64(r.Position), raw, r.Reason, nullIfEmpty(r.TxID))
 		})
 	if err != nil {
 		return fmt.Errorf("stage rejects: %w", err)
