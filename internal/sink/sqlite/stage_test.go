@@ -12,7 +12,7 @@ import (
 // TestStagingAcrossChunks: ops staged many to a statement, in full
 // statements and a shorter last one, over two Writes of one transaction
 // whose second rewrites and deletes keys of the first, leave each key's
-// last op; an empty txid is NULL, an empty offset stays ''.
+// last op; an empty txid is NULL, an empty offset stays empty.
 func TestStagingAcrossChunks(t *testing.T) {
 	t.Parallel()
 	ctx := t.Context()

@@ -51,8 +51,8 @@ func (dialect) prepare(name string, scope table.KeyScope) stmts {
 			ON CONFLICT (%s) DO UPDATE SET value = excluded.value, stream = excluded.stream,
 				txid = excluded.txid, event_time = excluded.event_time,
 				synced_offset = excluded.synced_offset, synced_at = excluded.synced_at`, pk),
-		load:  load,
-		empty: fmt.Sprintf(`SELECT NOT EXISTS (SELECT 1 FROM %s%s)`, ident(name), emptyWhere),
+		load:   load,
+		empty:  fmt.Sprintf(`SELECT NOT EXISTS (SELECT 1 FROM %s%s)`, ident(name), emptyWhere),
 		delete: fmt.Sprintf(`DELETE FROM %s WHERE %skey IN (SELECT key FROM temp.syncd_stage WHERE type = ? AND del)`, ident(name), deleteWhere),
 		// A delete that replaced a write of the key (s.value) also
 		// re-marks a tombstone with that value: the key was live in between.
