@@ -5,6 +5,8 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
+	"maps"
+	"slices"
 	"time"
 
 	"github.com/syncd-io/syncd/internal/sink"
@@ -110,11 +112,7 @@ func rawOrNull(raw []byte) any {
 // applyHistory appends the staged history rows, in seq order, to the
 // history table of each type that keeps one.
 func (t *tx) applyHistory(ctx context.Context, ts string, created map[string]*entity) error {
-	types, err := t.strings(ctx, `SELECT DISTINCT type FROM temp.syncd_stage_history ORDER BY type`)
-	if err != nil {
-		return fmt.Errorf("list staged history: %w", err)
-	}
-	for _, typ := range types {
+	for _, typ := range slices.Sorted(maps.Keys(t.historyTypes)) {
 		tbl, err := t.tableOf(ctx, typ, created)
 		if err != nil {
 			return err

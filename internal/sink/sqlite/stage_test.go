@@ -94,3 +94,42 @@ func TestStagingAcrossChunks(t *testing.T) {
 		t.Errorf("txids: %d NULL, %d empty (%v); want %d NULL, none empty", nulls, empty, err, wantNulls)
 	}
 }
+
+// TestResetDropsStagedTypes: a reset in a later Write drops the ops the
+// earlier Writes staged, so Commit neither creates nor reports the table
+// of a type whose ops were all dropped.
+func TestResetDropsStagedTypes(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+	s := open(t)
+	if err := s.Migrate(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Checkpoint(ctx, "s", "u", "0"); err != nil {
+		t.Fatal(err)
+	}
+	before, after := state.NewBatch(), state.NewBatch()
+	before.AddChange(state.Change{Type: "dropped", Key: "k", Op: state.Upsert, Value: []byte(`1`)}, "1")
+	after.AddReset()
+	after.AddChange(state.Change{Type: "kept", Key: "k", Op: state.Upsert, Value: []byte(`2`)}, "2")
+	tx, err := s.Begin(ctx, "s", "0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, b := range []*sink.Batch{before, after} {
+		if err := tx.Write(ctx, b); err != nil {
+			t.Fatal(err)
+		}
+	}
+	res, err := tx.Commit(ctx, sink.Commit{NextOffset: "2"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fmt.Sprint(res.Tables) != "[kept]" {
+		t.Errorf("tables written: %v, want [kept]", res.Tables)
+	}
+	types, err := s.(sink.Inspector).Types(ctx)
+	if err != nil || len(types) != 1 || types[0].Type != "kept" {
+		t.Errorf("types: %+v (%v), want kept only", types, err)
+	}
+}

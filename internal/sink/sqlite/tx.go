@@ -6,6 +6,8 @@ import (
 	"database/sql/driver"
 	"errors"
 	"fmt"
+	"maps"
+	"slices"
 	"strings"
 	"unsafe"
 
@@ -74,6 +76,10 @@ type tx struct {
 	expect string
 	conn   *sql.Conn
 	reset  bool // a reset was staged: Commit deletes the stream's rows first
+
+	// types and historyTypes are the types of the ops and history rows
+	// staged, so that Commit need not scan the TEMP tables for them.
+	types, historyTypes map[string]struct{}
 }
 
 var _ sink.TxDriver = (*tx)(nil)
@@ -100,7 +106,8 @@ func (s *Sink) Begin(ctx context.Context, stream, expectedOffset string) (sink.T
 		discard(conn)
 		return nil, fmt.Errorf("begin %s at %s: %w", stream, expectedOffset, err)
 	}
-	return sink.NewTx(stream, &tx{s: s, stream: stream, expect: expectedOffset, conn: conn}), nil
+	return sink.NewTx(stream, &tx{s: s, stream: stream, expect: expectedOffset, conn: conn,
+		types: map[string]struct{}{}, historyTypes: map[string]struct{}{}}), nil
 }
 
 // Write stages the batch in the connection's TEMP tables, in a transaction
@@ -114,6 +121,7 @@ func (t *tx) Write(ctx context.Context, b *sink.Batch, _ *sink.Recorder) error {
 				return err
 			}
 			t.reset = true
+			clear(t.types)
 		}
 		if err := t.stageOps(ctx, b.Ops()); err != nil {
 			return err
@@ -121,7 +129,19 @@ func (t *tx) Write(ctx context.Context, b *sink.Batch, _ *sink.Recorder) error {
 		if err := t.stageHistoryRows(ctx, b.History()); err != nil {
 			return err
 		}
-		return t.stageRejects(ctx, b.Rejects())
+		if err := t.stageRejects(ctx, b.Rejects()); err != nil {
+			return err
+		}
+		last := "" // ops come in type order: one lookup per type
+		for i, op := range b.Ops() {
+			if i == 0 || op.Type != last {
+				t.types[op.Type], last = struct{}{}, op.Type
+			}
+		}
+		for _, h := range b.History() {
+			t.historyTypes[h.Type] = struct{}{}
+		}
+		return nil
 	})
 }
 
@@ -411,12 +431,8 @@ func (t *tx) apply(ctx context.Context, c sink.Commit, created map[string]*entit
 // The write lock is held from the check on, so no other writer can add a
 // row in between.
 func (t *tx) applyRows(ctx context.Context, ts string, created map[string]*entity, rec *sink.Recorder) error {
-	types, err := t.stagedTypes(ctx)
-	if err != nil {
-		return err
-	}
 	ex := sink.SQLExecer(t.conn)
-	for _, typ := range types {
+	for _, typ := range slices.Sorted(maps.Keys(t.types)) {
 		tbl, err := t.tableOf(ctx, typ, created)
 		if err != nil {
 			return err
@@ -468,31 +484,4 @@ func (t *tx) tableOf(ctx context.Context, typ string, created map[string]*entity
 	}
 	created[typ] = tbl
 	return tbl, nil
-}
-
-// stagedTypes lists the types of the staged ops in order.
-func (t *tx) stagedTypes(ctx context.Context) ([]string, error) {
-	types, err := t.strings(ctx, `SELECT DISTINCT type FROM temp.syncd_stage ORDER BY type`)
-	if err != nil {
-		return nil, fmt.Errorf("list staged types: %w", err)
-	}
-	return types, nil
-}
-
-// strings returns the first column of every row of query.
-func (t *tx) strings(ctx context.Context, query string) ([]string, error) {
-	rows, err := t.conn.QueryContext(ctx, query)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var out []string
-	for rows.Next() {
-		var s string
-		if err := rows.Scan(&s); err != nil {
-			return nil, err
-		}
-		out = append(out, s)
-	}
-	return out, rows.Err()
 }
