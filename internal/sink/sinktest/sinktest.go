@@ -64,7 +64,7 @@ func Run(t *testing.T, open Opener) {
 		t.Parallel()
 		testMigrate(t, open)
 	})
-	for _, tt := range append(append(tests, mappingTests...), historyTests...) {
+	for _, tt := range slices.Concat(tests, mappingTests, historyTests, firstLoadTests) {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
 			tt.fn(t, Open(t, open))

@@ -15,7 +15,7 @@ func TestPragmas(t *testing.T) {
 	t.Parallel()
 	s := open(t).(*sqlite.Sink)
 	for pragma, want := range map[string]string{
-		"journal_mode": "wal", "synchronous": "1", "foreign_keys": "1", "busy_timeout": "30000", "cache_size": "-16384",
+		"journal_mode": "wal", "synchronous": "1", "foreign_keys": "1", "busy_timeout": "30000", "cache_size": "-2000", "temp.page_size": "16384",
 	} {
 		var got string
 		if err := s.DB().QueryRowContext(t.Context(), "PRAGMA "+pragma).Scan(&got); err != nil {

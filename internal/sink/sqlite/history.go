@@ -5,6 +5,8 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
+	"maps"
+	"slices"
 	"time"
 
 	"github.com/syncd-io/syncd/internal/sink"
@@ -81,27 +83,20 @@ func (dialect) PruneHistory(name string) string {
 // the time does.
 func (dialect) TimeArg(t time.Time) any { return t.UTC().Format(timeFormat) }
 
-// stageHistory keeps every history row of the transaction for Commit.
+// stageHistory is the statement that keeps every history row of the
+// transaction for Commit, without its VALUES rows.
 const stageHistory = `INSERT INTO temp.syncd_stage_history
-	(seq, type, key, operation, value, old_value, txid, event_time, synced_offset)
-	VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`
+	(seq, type, key, operation, value, old_value, txid, event_time, synced_offset) VALUES `
 
-// stageHistoryRows writes the history rows through one prepared statement.
+// stageHistoryRows stages the history rows, many to a statement.
 func (t *tx) stageHistoryRows(ctx context.Context, rows []state.HistoryRow) error {
-	if len(rows) == 0 {
-		return nil
-	}
-	stmt, err := t.conn.PrepareContext(ctx, stageHistory)
-	if err != nil {
-		return fmt.Errorf("prepare history staging: %w", err)
-	}
-	defer stmt.Close()
-	for i := range rows {
+	err := t.insertRows(ctx, stageHistory, "", 9, len(rows), func(i int, args []any) []any {
 		h := &rows[i]
-		if _, err := stmt.ExecContext(ctx, h.Seq, h.Type, h.Key, h.Op.String(), rawOrNull(h.Value), rawOrNull(h.OldValue),
-			nullIfEmpty(h.TxID), nullIfEmpty(h.Timestamp), h.Offset); err != nil {
-			return fmt.Errorf("stage history of %s %q: %w", h.Type, h.Key, err)
-		}
+		return append(args, h.Seq, h.Type, h.Key, h.Op.String(), rawOrNull(h.Value), rawOrNull(h.OldValue),
+			nullIfEmpty(h.TxID), nullIfEmpty(h.Timestamp), h.Offset)
+	})
+	if err != nil {
+		return fmt.Errorf("stage history: %w", err)
 	}
 	return nil
 }
@@ -117,11 +112,7 @@ func rawOrNull(raw []byte) any {
 // applyHistory appends the staged history rows, in seq order, to the
 // history table of each type that keeps one.
 func (t *tx) applyHistory(ctx context.Context, ts string, created map[string]*entity) error {
-	types, err := t.strings(ctx, `SELECT DISTINCT type FROM temp.syncd_stage_history ORDER BY type`)
-	if err != nil {
-		return fmt.Errorf("list staged history: %w", err)
-	}
-	for _, typ := range types {
+	for _, typ := range slices.Sorted(maps.Keys(t.historyTypes)) {
 		tbl, err := t.tableOf(ctx, typ, created)
 		if err != nil {
 			return err

@@ -12,6 +12,11 @@ type stmts struct {
 	upsert string // args: stream, synced_at, type
 	delete string // args: see typeArgs
 
+	// empty says whether the table holds no row of the stream's key space
+	// (args: typeArgs without the type); load is upsert without its ON
+	// CONFLICT clause, for such a table (see applyRows).
+	empty, load string
+
 	// The same for a table with soft deletes: upsertSoft clears deleted_at;
 	// softDelete marks live rows deleted with the delete's metadata (args:
 	// the commit time, stream, type).
@@ -32,15 +37,22 @@ func (dialect) prepare(name string, scope table.KeyScope) stmts {
 	if scope == table.ScopeStream {
 		streamMatch = " AND t.stream = ?2"
 	}
-	st := stmts{
-		// WHERE is required before ON CONFLICT in INSERT … SELECT (SQLite's
-		// parsing rule); rows go in key order.
-		upsert: fmt.Sprintf(`INSERT INTO %s (key, value, stream, txid, event_time, synced_offset, synced_at)
+	emptyWhere := ""
+	if scope == table.ScopeStream {
+		emptyWhere = " WHERE stream = ?"
+	}
+	// WHERE is required before ON CONFLICT in INSERT … SELECT (SQLite's
+	// parsing rule); rows go in key order.
+	load := fmt.Sprintf(`INSERT INTO %s (key, value, stream, txid, event_time, synced_offset, synced_at)
 			SELECT key, value, ?, txid, event_time, synced_offset, ? FROM temp.syncd_stage
-			WHERE type = ? AND NOT del ORDER BY key
+			WHERE type = ? AND NOT del ORDER BY key`, ident(name))
+	st := stmts{
+		upsert: load + fmt.Sprintf(`
 			ON CONFLICT (%s) DO UPDATE SET value = excluded.value, stream = excluded.stream,
 				txid = excluded.txid, event_time = excluded.event_time,
-				synced_offset = excluded.synced_offset, synced_at = excluded.synced_at`, ident(name), pk),
+				synced_offset = excluded.synced_offset, synced_at = excluded.synced_at`, pk),
+		load:   load,
+		empty:  fmt.Sprintf(`SELECT NOT EXISTS (SELECT 1 FROM %s%s)`, ident(name), emptyWhere),
 		delete: fmt.Sprintf(`DELETE FROM %s WHERE %skey IN (SELECT key FROM temp.syncd_stage WHERE type = ? AND del)`, ident(name), deleteWhere),
 		// A delete that replaced a write of the key (s.value) also
 		// re-marks a tombstone with that value: the key was live in between.
@@ -52,6 +64,15 @@ func (dialect) prepare(name string, scope table.KeyScope) stmts {
 	}
 	st.upsertSoft = st.upsert + ", deleted_at = NULL"
 	return st
+}
+
+// scopeArgs are the arguments of the empty query: the stream in key scope
+// stream, none otherwise.
+func scopeArgs(t *entity, stream string) []any {
+	if t.Scope == table.ScopeStream {
+		return []any{stream}
+	}
+	return nil
 }
 
 // typeArgs are the arguments of the delete and of the NULL counter: the

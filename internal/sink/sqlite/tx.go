@@ -3,8 +3,13 @@ package sqlite
 import (
 	"context"
 	"database/sql"
+	"database/sql/driver"
 	"errors"
 	"fmt"
+	"maps"
+	"slices"
+	"strings"
+	"unsafe"
 
 	"github.com/syncd-io/syncd/internal/sink"
 	"github.com/syncd-io/syncd/internal/state"
@@ -48,15 +53,19 @@ const stageDDL = `
 	DELETE FROM temp.syncd_stage_txids;
 	DELETE FROM temp.syncd_stage_history`
 
-// stageOp keeps the last op per (type, key) across the Writes of one
-// transaction, as the batch does within one Write. A staged delete keeps the
-// value of the write it replaced (Op.LastValue, within a Write or across
-// them), for tombstones; the moves of deletes read value for nothing else.
-const stageOp = `INSERT INTO temp.syncd_stage (type, key, del, value, txid, event_time, synced_offset)
-	VALUES (?, ?, ?, ?, ?, ?, ?)
-	ON CONFLICT (type, key) DO UPDATE SET del = excluded.del,
+// stageOpsInsert and stageOpsConflict are the statement that stages ops,
+// around its VALUES rows (stageOpColumns each). It keeps the last op per
+// (type, key) across the Writes of one transaction, as the batch does within
+// one Write. A staged delete keeps the value of the write it replaced
+// (Op.LastValue, within a Write or across them), for tombstones; the moves of
+// deletes read value for nothing else.
+const (
+	stageOpsInsert   = `INSERT INTO temp.syncd_stage (type, key, del, value, txid, event_time, synced_offset) VALUES `
+	stageOpsConflict = ` ON CONFLICT (type, key) DO UPDATE SET del = excluded.del,
 		value = CASE WHEN excluded.del AND excluded.value IS NULL THEN syncd_stage.value ELSE excluded.value END,
 		txid = excluded.txid, event_time = excluded.event_time, synced_offset = excluded.synced_offset`
+	stageOpColumns = 7
+)
 
 // tx is the SQLite half of one stream's transaction (sink.TxDriver): a
 // connection whose TEMP tables hold the staged batch until Commit moves it
@@ -67,6 +76,10 @@ type tx struct {
 	expect string
 	conn   *sql.Conn
 	reset  bool // a reset was staged: Commit deletes the stream's rows first
+
+	// types and historyTypes are the types of the ops and history rows
+	// staged, so that Commit need not scan the TEMP tables for them.
+	types, historyTypes map[string]struct{}
 }
 
 var _ sink.TxDriver = (*tx)(nil)
@@ -93,7 +106,8 @@ func (s *Sink) Begin(ctx context.Context, stream, expectedOffset string) (sink.T
 		discard(conn)
 		return nil, fmt.Errorf("begin %s at %s: %w", stream, expectedOffset, err)
 	}
-	return sink.NewTx(stream, &tx{s: s, stream: stream, expect: expectedOffset, conn: conn}), nil
+	return sink.NewTx(stream, &tx{s: s, stream: stream, expect: expectedOffset, conn: conn,
+		types: map[string]struct{}{}, historyTypes: map[string]struct{}{}}), nil
 }
 
 // Write stages the batch in the connection's TEMP tables, in a transaction
@@ -107,6 +121,7 @@ func (t *tx) Write(ctx context.Context, b *sink.Batch, _ *sink.Recorder) error {
 				return err
 			}
 			t.reset = true
+			clear(t.types)
 		}
 		if err := t.stageOps(ctx, b.Ops()); err != nil {
 			return err
@@ -114,7 +129,19 @@ func (t *tx) Write(ctx context.Context, b *sink.Batch, _ *sink.Recorder) error {
 		if err := t.stageHistoryRows(ctx, b.History()); err != nil {
 			return err
 		}
-		return t.stageRejects(ctx, b.Rejects())
+		if err := t.stageRejects(ctx, b.Rejects()); err != nil {
+			return err
+		}
+		last := "" // ops come in type order: one lookup per type
+		for i, op := range b.Ops() {
+			if i == 0 || op.Type != last {
+				t.types[op.Type], last = struct{}{}, op.Type
+			}
+		}
+		for _, h := range b.History() {
+			t.historyTypes[h.Type] = struct{}{}
+		}
+		return nil
 	})
 }
 
@@ -142,61 +169,166 @@ func (t *tx) stageTxIDs(ctx context.Context, txids []string) error {
 		return nil
 	}
 	return t.inTemp(ctx, func() error {
-		stmt, err := t.conn.PrepareContext(ctx, `INSERT INTO temp.syncd_stage_txids (txid) VALUES (?)`)
+		err := t.insertRows(ctx, `INSERT INTO temp.syncd_stage_txids (txid) VALUES `, "", 1, len(txids), func(i int, args []any) []any {
+			return append(args, txids[i])
+		})
 		if err != nil {
 			return fmt.Errorf("stage txids: %w", err)
-		}
-		defer stmt.Close()
-		for _, id := range txids {
-			if _, err := stmt.ExecContext(ctx, id); err != nil {
-				return fmt.Errorf("stage txid: %w", err)
-			}
 		}
 		return nil
 	})
 }
 
-// stageOps writes the ops through one prepared statement.
+// stageOps stages the ops, stageChunk rows per statement.
 func (t *tx) stageOps(ctx context.Context, ops []state.Op) error {
-	if len(ops) == 0 {
-		return nil
-	}
-	stmt, err := t.conn.PrepareContext(ctx, stageOp)
-	if err != nil {
-		return fmt.Errorf("prepare staging: %w", err)
-	}
-	defer stmt.Close()
-	for i := range ops {
+	var typ, offset boxed
+	txid := boxed{null: true}
+	err := t.insertRows(ctx, stageOpsInsert, stageOpsConflict, stageOpColumns, len(ops), func(i int, args []any) []any {
 		op := &ops[i]
 		var value any
 		switch {
 		case !op.Delete:
 			value = "null" // a change always carries a value; never write SQL NULL
 			if op.Value != nil {
-				value = string(op.Value)
+				value = borrow(op.Value)
 			}
 		case op.LastValue != nil:
-			value = string(op.LastValue)
+			value = borrow(op.LastValue)
 		}
-		if _, err := stmt.ExecContext(ctx, op.Type, op.Key, op.Delete, value,
-			nullIfEmpty(op.TxID), nullIfEmpty(op.Timestamp), op.Offset); err != nil {
-			return fmt.Errorf("stage %s %q: %w", op.Type, op.Key, err)
-		}
+		return append(args, typ.of(op.Type), op.Key, op.Delete, value, txid.of(op.TxID), nullIfEmpty(op.Timestamp), offset.of(op.Offset))
+	})
+	if err != nil {
+		return fmt.Errorf("stage ops: %w", err)
 	}
 	return nil
 }
 
+// borrow returns raw JSON as a string without copying it, for an argument
+// of insertRows: the driver copies the text into SQLite before the
+// statement returns, and the batch is not changed meanwhile.
+func borrow(raw []byte) string { return unsafe.String(unsafe.SliceData(raw), len(raw)) }
+
+// boxed is the last value of a column of insertRows, as an argument: a
+// string repeated row after row (type, txid, offset) is then boxed once,
+// not once per row. With null set, "" is NULL.
+type boxed struct {
+	s    string
+	v    any
+	null bool
+}
+
+func (b *boxed) of(s string) any {
+	if b.v == nil || s != b.s {
+		b.s, b.v = s, s
+		if b.null && s == "" {
+			b.v = nil
+		}
+	}
+	return b.v
+}
+
+// stageChunk is how many rows one staging statement inserts: a statement
+// per row costs a driver round trip per row, which took most of the time
+// of staging a large batch.
+const stageChunk = 100
+
+// insertRows inserts n rows with statements of up to stageChunk rows of
+// cols parameters each: head + "(?, …), (?, …)…" + tail. row appends the
+// arguments of row i to args, as driver values (string, int64, bool,
+// []byte or nil). The statements run on the driver's connection itself:
+// database/sql would convert and copy every argument of every statement
+// again, and the full-size statement is prepared once.
+func (t *tx) insertRows(ctx context.Context, head, tail string, cols, n int, row func(i int, args []any) []any) error {
+	if n == 0 {
+		return nil
+	}
+	return t.conn.Raw(func(dc any) (err error) {
+		conn, ok := dc.(driver.ConnPrepareContext)
+		if !ok {
+			return fmt.Errorf("driver connection %T cannot prepare statements", dc)
+		}
+		var full driver.Stmt
+		defer func() {
+			if full != nil {
+				err = errors.Join(err, full.Close())
+			}
+		}()
+		vals := make([]any, 0, stageChunk*cols)
+		args := make([]driver.NamedValue, stageChunk*cols)
+		for i := range args {
+			args[i].Ordinal = i + 1
+		}
+		for i := 0; i < n; {
+			m := min(stageChunk, n-i)
+			vals = vals[:0]
+			for j := range m {
+				vals = row(i+j, vals)
+			}
+			for k, v := range vals {
+				args[k].Value = v
+			}
+			var q string // prepared only once at full size
+			keep := &full
+			if m < stageChunk {
+				keep = nil
+			}
+			if keep == nil || full == nil {
+				q = head + valuesRows(cols, m) + tail
+			}
+			if err := t.execRows(ctx, conn, keep, q, args[:len(vals)]); err != nil {
+				return fmt.Errorf("rows %d to %d of %d: %w", i+1, i+m, n, err)
+			}
+			i += m
+		}
+		return nil
+	})
+}
+
+// execRows runs q with args on conn: through *full, preparing it first if
+// need be, when full is set (q is then the same every time); through a
+// statement of its own otherwise.
+func (t *tx) execRows(ctx context.Context, conn driver.ConnPrepareContext, full *driver.Stmt, q string, args []driver.NamedValue) (err error) {
+	var stmt driver.Stmt
+	if full != nil {
+		stmt = *full
+	}
+	if stmt == nil {
+		if stmt, err = conn.PrepareContext(ctx, q); err != nil {
+			return err
+		}
+		if full != nil {
+			*full = stmt
+		} else {
+			defer func() { err = errors.Join(err, stmt.Close()) }()
+		}
+	}
+	se, ok := stmt.(driver.StmtExecContext)
+	if !ok {
+		return fmt.Errorf("driver statement %T cannot execute with a context", stmt)
+	}
+	_, err = se.ExecContext(ctx, args)
+	return err
+}
+
+// valuesRows returns n rows of cols parameters: "(?, ?), (?, ?)".
+func valuesRows(cols, n int) string {
+	one := "(?" + strings.Repeat(", ?", cols-1) + ")"
+	return one + strings.Repeat(", "+one, n-1)
+}
+
 // stageRejects keeps the dead letters with their raw bytes as a BLOB.
 func (t *tx) stageRejects(ctx context.Context, rejects []state.Reject) error {
-	for _, r := range rejects {
-		raw := r.Raw
-		if raw == nil {
-			raw = []byte{}
-		}
-		if _, err := t.conn.ExecContext(ctx, `INSERT INTO temp.syncd_stage_rejects (response_offset, position, raw, reason, txid)
-			VALUES (?, ?, ?, ?, ?)`, r.ResponseOffset, r.Position, raw, r.Reason, nullIfEmpty(r.TxID)); err != nil {
-			return fmt.Errorf("stage reject: %w", err)
-		}
+	err := t.insertRows(ctx, `INSERT INTO temp.syncd_stage_rejects (response_offset, position, raw, reason, txid) VALUES `, "", 5, len(rejects),
+		func(i int, args []any) []any {
+			r := &rejects[i]
+			raw := r.Raw
+			if raw == nil {
+				raw = []byte{}
+			}
+			return append(args, r.ResponseOffset, int64(r.Position), raw, r.Reason, nullIfEmpty(r.TxID))
+		})
+	if err != nil {
+		return fmt.Errorf("stage rejects: %w", err)
 	}
 	return nil
 }
@@ -292,19 +424,28 @@ func (t *tx) apply(ctx context.Context, c sink.Commit, created map[string]*entit
 // registering and creating the tables of new types in the same transaction
 // (SQLite has one writer, so the DDL rides in the data transaction and
 // commits or rolls back with it).
+//
+// A table that holds no row the staged ops could meet (none at all, or
+// none of the stream in key scope stream) takes a first load: a plain
+// INSERT, and no deletes, which could only meet rows it does not have.
+// The write lock is held from the check on, so no other writer can add a
+// row in between.
 func (t *tx) applyRows(ctx context.Context, ts string, created map[string]*entity, rec *sink.Recorder) error {
-	types, err := t.stagedTypes(ctx)
-	if err != nil {
-		return err
-	}
 	ex := sink.SQLExecer(t.conn)
-	for _, typ := range types {
+	for _, typ := range slices.Sorted(maps.Keys(t.types)) {
 		tbl, err := t.tableOf(ctx, typ, created)
 		if err != nil {
 			return err
 		}
+		var empty bool
+		if err := t.conn.QueryRowContext(ctx, tbl.SQL.empty, scopeArgs(tbl, t.stream)...).Scan(&empty); err != nil {
+			return fmt.Errorf("check whether %s is empty: %w", tbl.Name, err)
+		}
 		upsert := tbl.SQL.upsert
-		if tbl.Soft {
+		switch {
+		case empty:
+			upsert = tbl.SQL.load
+		case tbl.Soft:
 			upsert = tbl.SQL.upsertSoft
 		}
 		if _, err := t.conn.ExecContext(ctx, upsert, t.stream, ts, typ); err != nil {
@@ -313,6 +454,10 @@ func (t *tx) applyRows(ctx context.Context, ts string, created map[string]*entit
 		if err := rec.CountNulls(ctx, ex, tbl.Name, tbl.Nulls, typeArgs(tbl, t.stream, typ)...); err != nil {
 			return err
 		}
+		rec.Touch(tbl.Name)
+		if empty {
+			continue
+		}
 		if tbl.Soft {
 			if _, err := t.conn.ExecContext(ctx, tbl.SQL.softDelete, ts, t.stream, typ); err != nil {
 				return fmt.Errorf("mark deleted in %s: %w", tbl.Name, err)
@@ -320,7 +465,6 @@ func (t *tx) applyRows(ctx context.Context, ts string, created map[string]*entit
 		} else if _, err := t.conn.ExecContext(ctx, tbl.SQL.delete, typeArgs(tbl, t.stream, typ)...); err != nil {
 			return fmt.Errorf("delete from %s: %w", tbl.Name, err)
 		}
-		rec.Touch(tbl.Name)
 	}
 	return nil
 }
@@ -340,31 +484,4 @@ func (t *tx) tableOf(ctx context.Context, typ string, created map[string]*entity
 	}
 	created[typ] = tbl
 	return tbl, nil
-}
-
-// stagedTypes lists the types of the staged ops in order.
-func (t *tx) stagedTypes(ctx context.Context) ([]string, error) {
-	types, err := t.strings(ctx, `SELECT DISTINCT type FROM temp.syncd_stage ORDER BY type`)
-	if err != nil {
-		return nil, fmt.Errorf("list staged types: %w", err)
-	}
-	return types, nil
-}
-
-// strings returns the first column of every row of query.
-func (t *tx) strings(ctx context.Context, query string) ([]string, error) {
-	rows, err := t.conn.QueryContext(ctx, query)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var out []string
-	for rows.Next() {
-		var s string
-		if err := rows.Scan(&s); err != nil {
-			return nil, err
-		}
-		out = append(out, s)
-	}
-	return out, rows.Err()
 }
