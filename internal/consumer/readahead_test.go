@@ -30,6 +30,18 @@ func bigBody(n, size int) ([]byte, []string) {
 	return buf.Bytes(), want
 }
 
+// bodyReader returns a Reader of a stream whose every response is body,
+// up to date.
+func bodyReader(t *testing.T, body []byte) *Reader {
+	fs := newFake(t, func(w http.ResponseWriter, _ *http.Request, _ int) {
+		w.Header().Set("Content-Type", "application/json")
+		w.Header().Set("Stream-Next-Offset", "9")
+		w.Header().Set("Stream-Up-To-Date", "true")
+		_, _ = w.Write(body)
+	})
+	return newReader(t, fs.URL, Options{})
+}
+
 // A body many pages long arrives whole and in order, each message with the
 // scan of its own bytes (or none when it is invalid), however far the
 // splitting runs ahead of the caller.
@@ -39,13 +51,7 @@ func TestReadAheadDeliversEveryPageInOrder(t *testing.T) {
 	huge := `{"huge":"` + strings.Repeat("y", 3*pageBytes) + `"}`
 	body = append(append(body[:len(body)-1], ','), huge+"]"...)
 	want = append(want, huge)
-	fs := newFake(t, func(w http.ResponseWriter, _ *http.Request, _ int) {
-		w.Header().Set("Content-Type", "application/json")
-		w.Header().Set("Stream-Next-Offset", "9")
-		w.Header().Set("Stream-Up-To-Date", "true")
-		_, _ = w.Write(body)
-	})
-	r := newReader(t, fs.URL, Options{})
+	r := bodyReader(t, body)
 	for range 2 { // the second response reuses the pages
 		resp := next(t, r, Position{})
 		i, scanned, valid := 0, 0, 0
@@ -83,13 +89,7 @@ func TestReadAheadDeliversEveryPageInOrder(t *testing.T) {
 func TestReadAheadStopsWithTheCaller(t *testing.T) {
 	t.Parallel()
 	body, want := bigBody(6000, 300)
-	fs := newFake(t, func(w http.ResponseWriter, _ *http.Request, _ int) {
-		w.Header().Set("Content-Type", "application/json")
-		w.Header().Set("Stream-Next-Offset", "9")
-		w.Header().Set("Stream-Up-To-Date", "true")
-		_, _ = w.Write(body)
-	})
-	r := newReader(t, fs.URL, Options{})
+	r := bodyReader(t, body)
 	resp := next(t, r, Position{})
 	for m, err := range resp.Messages(context.Background()) {
 		if err != nil {
@@ -109,13 +109,7 @@ func TestReadAheadStopsWithTheCaller(t *testing.T) {
 func TestReadAheadSurvivesACallerPanic(t *testing.T) {
 	t.Parallel()
 	body, want := bigBody(6000, 300)
-	fs := newFake(t, func(w http.ResponseWriter, _ *http.Request, _ int) {
-		w.Header().Set("Content-Type", "application/json")
-		w.Header().Set("Stream-Next-Offset", "9")
-		w.Header().Set("Stream-Up-To-Date", "true")
-		_, _ = w.Write(body)
-	})
-	r := newReader(t, fs.URL, Options{})
+	r := bodyReader(t, body)
 	resp := next(t, r, Position{})
 	func() {
 		defer func() {

@@ -62,21 +62,8 @@ func counts(t *testing.T, url, schema string) map[string]int {
 // that races a concurrent writer of the same shared table falls back to the
 // upsert instead of failing on the duplicate key.
 func TestFirstLoad(t *testing.T) {
-	url, schema := pgtest.New(t)
 	ctx := t.Context()
-	s, err := postgres.New(ctx, url, schema, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
-	if err := s.Migrate(ctx); err != nil {
-		t.Fatal(err)
-	}
-	for _, st := range []string{"a", "b"} {
-		if _, err := s.Checkpoint(ctx, st, "http://x/"+st, "-1"); err != nil {
-			t.Fatal(err)
-		}
-	}
+	s, url, schema := newSink(t, "a", "b")
 
 	// Stream a holds key k00000 uncommitted while stream b first-loads
 	// k00000…k01499 into the table, which still looks empty to b.
@@ -120,6 +107,27 @@ func TestFirstLoad(t *testing.T) {
 	}
 }
 
+// newSink returns a migrated sink in a fresh schema, with a checkpoint for
+// each of streams.
+func newSink(t *testing.T, streams ...string) (*postgres.Sink, string, string) {
+	t.Helper()
+	url, schema := pgtest.New(t)
+	s, err := postgres.New(t.Context(), url, schema, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = s.Close() })
+	if err := s.Migrate(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	for _, st := range streams {
+		if _, err := s.Checkpoint(t.Context(), st, "http://x/"+st, "-1"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return s, url, schema
+}
+
 // waitBlocked waits until a COPY into schema waits on a lock.
 func waitBlocked(t *testing.T, url, schema string) {
 	t.Helper()
@@ -148,19 +156,8 @@ func waitBlocked(t *testing.T, url, schema string) {
 // A first load whose batch also deletes keys (coalesced: inserted, then
 // deleted) leaves exactly the batch's live rows, in a table that had none.
 func TestFirstLoadWithDeletes(t *testing.T) {
-	url, schema := pgtest.New(t)
 	ctx := t.Context()
-	s, err := postgres.New(ctx, url, schema, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
-	if err := s.Migrate(ctx); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := s.Checkpoint(ctx, "a", "http://x/a", "-1"); err != nil {
-		t.Fatal(err)
-	}
+	s, url, schema := newSink(t, "a")
 	b := bigBatch("t", "a1", 0, 1600)
 	for i := 1500; i < 1600; i++ { // the last 100 keys end deleted
 		b.AddChange(state.Change{Type: "t", Key: fmt.Sprintf("k%05d", i), Op: state.Delete}, "o-a1")
