@@ -214,7 +214,7 @@ func (b *Batch) replaceOp(p *Op, c Change, offset string) {
 // appendOp adds op, whose (type, key) has no pending op and is already
 // indexed at the end of ops.
 func (b *Batch) appendOp(op Op) {
-	if n := len(b.ops); n > 0 && compareOps(b.ops[n-1], op) > 0 {
+	if n := len(b.ops); b.sorted && n > 0 && compareOps(b.ops[n-1], op) > 0 {
 		b.sorted = false
 	}
 	b.ops = append(b.ops, op)
