@@ -113,7 +113,7 @@ func (b *Batch) AddChange(c Change, offset string) {
 	// place, its value buffer reused; a new key is appended.
 	i, found, slot, tag := b.index.lookup(b.ops, c.Type, c.Key)
 	if found {
-		b.replaceOp(&b.ops[i], c, offset)
+		b.replaceOp(&b.ops[i], &c, offset)
 		return
 	}
 	b.index.insert(slot, tag, len(b.ops))
@@ -121,7 +121,7 @@ func (b *Batch) AddChange(c Change, offset string) {
 		Type:      c.Type,
 		Key:       c.Key,
 		Delete:    c.Op == Delete,
-		Value:     cloneValue(c, nil),
+		Value:     cloneValue(&c, nil),
 		TxID:      c.TxID,
 		Timestamp: c.Timestamp,
 		Offset:    offset,
@@ -178,7 +178,7 @@ func (b *Batch) History() []HistoryRow { return b.history }
 // copies into buf, the value of the op being replaced, when buf is about the
 // right size: a catch-up that rewrites the same keys then allocates nothing
 // per event for values.
-func cloneValue(c Change, buf []byte) []byte {
+func cloneValue(c *Change, buf []byte) []byte {
 	if c.Op == Delete || c.Value == nil {
 		return nil
 	}
@@ -192,7 +192,7 @@ func cloneValue(c Change, buf []byte) []byte {
 // op it was is dropped, but its value buffer is reused for c's value, or
 // kept as LastValue when c is a delete (and reused by a later write). It updates p in place, without
 // copying the 136-byte Op.
-func (b *Batch) replaceOp(p *Op, c Change, offset string) {
+func (b *Batch) replaceOp(p *Op, c *Change, offset string) {
 	del := c.Op == Delete
 	b.size -= len(p.Value) + len(p.LastValue) + len(p.TxID) + len(p.Timestamp)
 	switch {
@@ -214,7 +214,7 @@ func (b *Batch) replaceOp(p *Op, c Change, offset string) {
 // appendOp adds op, whose (type, key) has no pending op and is already
 // indexed at the end of ops.
 func (b *Batch) appendOp(op Op) {
-	if n := len(b.ops); n > 0 && compareOps(b.ops[n-1], op) > 0 {
+	if n := len(b.ops); b.sorted && n > 0 && compareOps(b.ops[n-1], op) > 0 {
 		b.sorted = false
 	}
 	b.ops = append(b.ops, op)
