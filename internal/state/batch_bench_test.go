@@ -112,8 +112,11 @@ func w1Round(w *w1Workload) *Batch {
 // BenchmarkBatchW1 is the batch side of the W1 catch-up: 1,000,000 change
 // events over 100,000 keys of 4 types, ~200-byte values, each key rewritten
 // ~10 times, distinct timestamps, a txid per 1,000 events; one iteration is
-// the whole catch-up. Run one iteration under callgrind with
-// -test.bench BatchW1 -test.benchtime 1x --toggle-collect='*w1Round*'.
+// the whole catch-up. To count its instructions, run the test binary under
+// valgrind --tool=callgrind with GOGC=off GODEBUG=asyncpreemptoff=1 (callgrind
+// trips over async preemption signals) at -test.benchtime 1x and 3x: one
+// catch-up is half the difference. (--toggle-collect on w1Round loses track
+// of Go's stacks and misses parts of the round.)
 func BenchmarkBatchW1(b *testing.B) {
 	w := genW1Changes(1_000_000, 100_000)
 	b.ReportAllocs()
