@@ -7,7 +7,6 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
-	"github.com/syncd-io/syncd/internal/pgtest"
 	"github.com/syncd-io/syncd/internal/sink"
 	"github.com/syncd-io/syncd/internal/sink/postgres"
 	"github.com/syncd-io/syncd/internal/state"
@@ -111,12 +110,7 @@ func TestFirstLoad(t *testing.T) {
 // each of streams.
 func newSink(t *testing.T, streams ...string) (*postgres.Sink, string, string) {
 	t.Helper()
-	url, schema := pgtest.New(t)
-	s, err := postgres.New(t.Context(), url, schema, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = s.Close() })
+	s, url, schema := openIn(t)
 	if err := s.Migrate(t.Context()); err != nil {
 		t.Fatal(err)
 	}

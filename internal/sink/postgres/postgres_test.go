@@ -11,13 +11,20 @@ import (
 
 func open(t testing.TB) *postgres.Sink {
 	t.Helper()
+	s, _, _ := openIn(t)
+	return s
+}
+
+// openIn is open that also returns the database URL and the sink's schema.
+func openIn(t testing.TB) (*postgres.Sink, string, string) {
+	t.Helper()
 	url, schema := pgtest.New(t)
 	s, err := postgres.New(t.Context(), url, schema, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = s.Close() })
-	return s
+	return s, url, schema
 }
 
 func TestSink(t *testing.T) {
