@@ -25,7 +25,7 @@ type metric struct {
 var metrics = []metric{
 	{key: "mem_read_w1_mb", label: "[mem] W1 body", unit: "MB"},
 	{key: "mem_read_w1_s", label: "[mem] pure read W1 (GET to up-to-date)", unit: "s"},
-	{key: "mem_split_w1_s", label: "[mem] read + split W1 (syncd's consumer)", unit: "s"},
+	{key: "mem_split_w1_s", label: "[mem] read + split + validate W1 (syncd's consumer)", unit: "s"},
 	{key: "mem_w1_postgres_s", label: "[mem] W1 catch-up → Postgres", unit: "s"},
 	{key: "mem_w1_postgres_floor_s", label: "  floor: Postgres INSERT … SELECT of the rows", unit: "s"},
 	{key: "mem_w1_postgres_floor_ratio", label: "  ÷ (pure read + floor)", unit: "×", target: 3, lower: true},
@@ -42,7 +42,7 @@ var metrics = []metric{
 	{key: "mem_w2_sink_copy_ratio", label: "[mem] W2 sink rate ÷ COPY rate", unit: "×", target: 0.70},
 	{key: "read_w1_mb", label: "[node] W1 body (decoded)", unit: "MB"},
 	{key: "read_w1_s", label: "pure read W1 (GET to up-to-date, discard)", unit: "s"},
-	{key: "split_w1_s", label: "read + split W1 (syncd's consumer)", unit: "s"},
+	{key: "split_w1_s", label: "read + split + validate W1 (syncd's consumer)", unit: "s"},
 	{key: "w1_postgres_s", label: "W1 catch-up → Postgres (syncd run --once)", unit: "s"},
 	{key: "w1_postgres_ratio", label: "  ÷ pure read", unit: "×", target: 1.15, lower: true},
 	{key: "w1_postgres_rss_mb", label: "  peak RSS", unit: "MB", target: 150, lower: true},

@@ -54,7 +54,7 @@ type HistoryRow struct {
 // Approximate bytes a batch holds per entry beyond its strings and values,
 // on a 64-bit machine: the Op or Reject itself plus its share of indexes.
 const (
-	opOverhead      = 192 // Op (128 bytes) and its index entry
+	opOverhead      = 192 // Op (136 bytes), its index slots and its sort key
 	rejectOverhead  = 64  // Reject
 	txidOverhead    = 48  // slice element and set entry
 	historyOverhead = 176 // HistoryRow
