@@ -16,13 +16,7 @@ import (
 func TestStagingAcrossChunks(t *testing.T) {
 	t.Parallel()
 	ctx := t.Context()
-	s := open(t)
-	if err := s.Migrate(ctx); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := s.Checkpoint(ctx, "s", "u", "0"); err != nil {
-		t.Fatal(err)
-	}
+	s := openStream(t)
 	first, second := state.NewBatch(), state.NewBatch()
 	for i := range 250 {
 		offset := "1"
@@ -101,13 +95,7 @@ func TestStagingAcrossChunks(t *testing.T) {
 func TestResetDropsStagedTypes(t *testing.T) {
 	t.Parallel()
 	ctx := t.Context()
-	s := open(t)
-	if err := s.Migrate(ctx); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := s.Checkpoint(ctx, "s", "u", "0"); err != nil {
-		t.Fatal(err)
-	}
+	s := openStream(t)
 	before, after := state.NewBatch(), state.NewBatch()
 	before.AddChange(state.Change{Type: "dropped", Key: "k", Op: state.Upsert, Value: []byte(`1`)}, "1")
 	after.AddReset()
@@ -132,4 +120,18 @@ func TestResetDropsStagedTypes(t *testing.T) {
 	if err != nil || len(types) != 1 || types[0].Type != "kept" {
 		t.Errorf("types: %+v (%v), want kept only", types, err)
 	}
+}
+
+// openStream returns a migrated sink with the checkpoint of stream "s" at
+// offset "0".
+func openStream(t *testing.T) sink.Sink {
+	t.Helper()
+	s := open(t)
+	if err := s.Migrate(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Checkpoint(t.Context(), "s", "u", "0"); err != nil {
+		t.Fatal(err)
+	}
+	return s
 }
