@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"runtime/pprof"
+	"runtime/trace"
 	"time"
 
 	"github.com/syncd-io/syncd/internal/sink"
@@ -19,7 +20,9 @@ import (
 // profile runs the W1 catch-up (from the first -source: the memory source
 // by default) in this process, with the same pipeline
 // `syncd run --once` wires, under the CPU profiler, once per database, and
-// writes DIR/w1-DIALECT.cpu.pprof and a heap profile taken at the end.
+// writes DIR/w1-DIALECT.cpu.pprof, an execution trace (w1-DIALECT.trace: go
+// tool trace -pprof=sync shows where the pipeline waits) and a heap profile
+// taken at the end.
 func (b *bench) profile(ctx context.Context) error {
 	if err := os.MkdirAll(b.cfg.profileDir, 0o755); err != nil {
 		return err
@@ -75,12 +78,22 @@ func (b *bench) profileOne(ctx context.Context, t target) (time.Duration, error)
 		return 0, err
 	}
 	defer f.Close()
+	tf, err := os.Create(filepath.Join(b.cfg.profileDir, "w1-"+t.dialect+".trace"))
+	if err != nil {
+		return 0, err
+	}
+	defer tf.Close()
 	if err := pprof.StartCPUProfile(f); err != nil {
+		return 0, err
+	}
+	if err := trace.Start(tf); err != nil {
+		pprof.StopCPUProfile()
 		return 0, err
 	}
 	start := time.Now()
 	err = sy.Run(ctx)
 	d := time.Since(start)
+	trace.Stop()
 	pprof.StopCPUProfile()
 	if err != nil {
 		return 0, err

@@ -28,7 +28,8 @@ type Options struct {
 	Live Mode
 	// Header, if set, is called for every request, including every retry and
 	// reconnect, to add headers such as a rotating Authorization token.
-	// Header values are never logged.
+	// Header values are never logged. Like OnRequest, it may be called from the
+	// read-ahead goroutine.
 	Header func(h http.Header)
 	// MaxMessageBytes bounds one message in memory; a larger message is
 	// delivered with Truncated set and only its first MaxMessageBytes bytes.
@@ -55,7 +56,8 @@ type Options struct {
 	Logger *slog.Logger
 	// OnRequest, if set, is called once per HTTP response (status 0 when the
 	// request failed without one) with the mode: "catch-up", "long-poll" or
-	// "sse".
+	// "sse". For a catch-up response requested ahead it is called from the
+	// read-ahead goroutine (never at the same time as from Next).
 	OnRequest func(mode string, status int)
 	// OnRetry, if set, is called before each retry delay with the 1-based
 	// attempt count since the last success.

@@ -82,7 +82,8 @@ func TestSSEContinuesOnlyFromWhereItStands(t *testing.T) {
 func TestUnfinishedResponses(t *testing.T) {
 	t.Parallel()
 	fs := newFake(t, func(w http.ResponseWriter, r *http.Request, n int) {
-		reply(w, 200, "3", false, false, `[1,2,3]`)
+		// Up to date, so that nothing is requested ahead.
+		reply(w, 200, "3", true, false, `[1,2,3]`)
 	})
 	r := newReader(t, fs.URL, Options{})
 	resp := next(t, r, Position{})

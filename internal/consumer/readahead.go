@@ -1,7 +1,8 @@
 package consumer
 
 import (
-	"bufio"
+	"context"
+	"sync"
 
 	"github.com/syncd-io/syncd/internal/jsonscan"
 )
@@ -11,6 +12,14 @@ import (
 // two cores. Pages are handed over whole (a few hundred messages each), so
 // the handover costs next to nothing per message, and at most readAheadPages
 // of them exist per Reader: memory stays bounded whatever the body's size.
+//
+// A catch-up is usually many responses (servers cut it into chunks). When a
+// body ends and its headers say more is to come, the goroutine requests the
+// next response at once and goes on splitting it while the caller still
+// decodes the last pages of the previous one: the two cores stay busy across
+// response boundaries instead of taking turns at each. The next response is
+// the one Next would request (the same offset, PROTOCOL.md 5.6), and Next
+// hands it over only when the caller asks for exactly that position.
 const (
 	readAheadPages = 4
 	pageBytes      = 256 << 10 // a page is handed over once it holds this much
@@ -69,94 +78,245 @@ func (p *page) reset() {
 	p.data, p.msgs, p.scanned, p.scans, p.arena = p.data[:0], p.msgs[:0], p.scanned[:0], p.scans[:0], p.arena[:0]
 }
 
-// splitAhead is split with the splitting on a goroutine of its own, a few
-// pages ahead of emit. It returns what split returns, once that goroutine
-// has ended. When emit returns an error, interrupt is called to make a
-// blocked body read return, and the rest of the body is not delivered.
-func (r *Reader) splitAhead(br *bufio.Reader, emit func(Message) error, interrupt func()) (int64, error) {
+// ahead is one response's body as the read-ahead goroutine delivers it.
+type ahead struct {
+	full chan *page // the body's pages in order; closed after the last
+
+	// Set before full is closed.
+	n     int64 // body bytes read
+	err   error // why the split ended early (nil: the body was read whole)
+	empty bool  // the body held no message
+
+	// Set before ready is closed, which happens once the goroutine is done
+	// with this response (whether or not it requested another).
+	ready    chan struct{}
+	next     *Response // the next catch-up response, requested ahead
+	nextFrom Position  // where next (or nextErr) was requested from
+	nextErr  error     // why requesting it failed
+}
+
+func newAhead() *ahead {
+	return &ahead{full: make(chan *page, readAheadPages), ready: make(chan struct{})}
+}
+
+// chain is a read-ahead goroutine and the responses it reads: the first
+// one, whose body Next opened, then each next catch-up response it requested
+// itself.
+type chain struct {
+	quit   chan struct{}           // closed to stop the goroutine
+	done   chan struct{}           // closed when the goroutine has ended
+	cancel context.CancelCauseFunc // ends the requests the goroutine sent
+	first  *call                   // the body Next opened
+	tail   *Response               // the latest response handed to the caller
+	once   sync.Once               // guards interrupt
+}
+
+// readsOn reports whether a response read whole with err is followed by
+// another catch-up response that the goroutine requests ahead: more is to
+// come and the offset moved (a response that did not move is paced by
+// Next like a retry).
+func readsOn(resp *Response, err error) bool {
+	return err == nil && !resp.Live && !resp.UpToDate && !resp.Closed && resp.NextOffset != resp.Offset
+}
+
+// startChain starts the goroutine with resp, whose body Next opened; the
+// requests it sends ahead live under ctx.
+func (r *Reader) startChain(ctx context.Context, resp *Response) {
 	if r.pages == nil {
 		r.pages = make(chan *page, readAheadPages)
 		for range readAheadPages {
 			r.pages <- new(page)
 		}
 	}
-	free := r.pages
-	full := make(chan *page, readAheadPages)
-	quit := make(chan struct{})
-	var n int64
-	var err error
-	go func() {
-		defer close(full)
-		p := <-free
-		// handOver passes the page on, unless it is empty, and takes a
-		// free one: a page is handed over when full, and whenever the
-		// bytes read so far are split, so that a message never waits
-		// for bytes the server has not sent yet.
-		handOver := func() error {
-			if len(p.msgs) == 0 {
-				return nil
-			}
-			select {
-			case full <- p:
-			case <-quit:
-				return errStopped
-			}
-			p = <-free // a page comes back for each one handed over
-			return nil
-		}
-		n, err = r.sp.split(br, func(m Message) error {
-			if p.full() {
-				if err := handOver(); err != nil {
-					return err
-				}
-			}
-			p.add(m)
-			return nil
-		}, handOver)
-		if len(p.msgs) > 0 {
-			full <- p // full has room for every page
+	cctx, cancel := context.WithCancelCause(ctx)
+	ch := &chain{
+		quit:   make(chan struct{}),
+		done:   make(chan struct{}),
+		cancel: cancel,
+		first:  resp.body,
+		tail:   resp,
+	}
+	resp.ahead = newAhead()
+	r.chain = ch
+	go r.runChain(cctx, ch, resp)
+}
+
+// runChain is the read-ahead goroutine: it splits resp's body into pages,
+// and while the headers say more is to come, requests the next response
+// and splits that.
+func (r *Reader) runChain(ctx context.Context, ch *chain, resp *Response) {
+	defer close(ch.done)
+	for {
+		a := resp.ahead
+		r.splitInto(ch, resp)
+		if !readsOn(resp, a.err) {
+			close(a.ready)
 			return
 		}
-		free <- p
-	}()
-	// The goroutine must be gone before this returns, however it returns
-	// (a panic in emit included): the read buffer and splitter are the
-	// Reader's, and the next response uses them.
-	stopped := false
-	stop := func() {
-		if !stopped {
-			stopped = true
-			close(quit)
-			interrupt()
+		from := Position{Offset: resp.NextOffset, Cursor: resp.Cursor}
+		next, err := r.request(ctx, from, false)
+		if err == nil && next.body != nil {
+			next.ahead = newAhead()
+		}
+		a.next, a.nextFrom, a.nextErr = next, from, err
+		close(a.ready)
+		if err != nil || next.body == nil {
+			return
+		}
+		resp = next
+	}
+}
+
+// splitInto splits resp's body into pages on resp.ahead.full, and closes
+// the body.
+func (r *Reader) splitInto(ch *chain, resp *Response) {
+	a, c := resp.ahead, resp.body
+	defer close(a.full)
+	defer c.close()
+	r.br.Reset(c.resp.Body)
+	defer r.br.Reset(nil)
+	var p *page
+	select {
+	case p = <-r.pages:
+	case <-ch.quit:
+		return
+	}
+	// handOver passes the page on, unless it is empty, and takes a free
+	// one: a page is handed over when full, and whenever the bytes read so
+	// far are split, so that a message never waits for bytes the server
+	// has not sent yet.
+	handOver := func() error {
+		if len(p.msgs) == 0 {
+			return nil
+		}
+		a.full <- p // full has room for every page
+		select {
+		case p = <-r.pages: // a page comes back for each one handed over
+			return nil
+		case <-ch.quit:
+			p = nil
+			return errStopped
 		}
 	}
-	done := false
-	defer func() {
-		if !done {
-			stop()
-			for p := range full {
-				p.reset()
-				free <- p
+	a.n, a.err = r.sp.split(r.br, func(m Message) error {
+		if p.full() {
+			if err := handOver(); err != nil {
+				return err
 			}
+		}
+		p.add(m)
+		return nil
+	}, handOver)
+	a.empty = r.sp.pos == 0
+	switch {
+	case p == nil:
+	case len(p.msgs) > 0:
+		a.full <- p
+	default:
+		r.pages <- p
+	}
+}
+
+// consume yields the messages of resp's pages as the goroutine delivers
+// them, giving each page back once yielded. It returns emit's first error,
+// else how the split ended. If emit fails or panics, the chain is stopped
+// before consume returns.
+func (r *Reader) consume(resp *Response, emit func(Message) error) (err error) {
+	a := resp.ahead
+	var p *page // the page being yielded
+	defer func() {
+		if p != nil { // a panic in emit
+			p.reset()
+			r.pages <- p
+			r.stopChain()
 		}
 	}()
 	var stopErr error
-	for p := range full {
+	for p = range a.full {
 		for i := range p.msgs {
 			if stopErr != nil {
 				break
 			}
 			if e := emit(p.message(i)); e != nil {
 				stopErr = e
-				stop()
+				r.chain.interrupt(errStopped)
 			}
 		}
 		p.reset()
-		free <- p
+		r.pages <- p
 	}
-	done = true
+	p = nil
 	if stopErr != nil {
-		return n, stopErr
+		return stopErr
 	}
-	return n, err
+	return a.err
+}
+
+// interrupt makes the goroutine stop soon: a blocked body read or request
+// returns, and it takes no more pages. It does not wait. Safe to call from
+// any goroutine, more than once.
+func (ch *chain) interrupt(cause error) {
+	ch.once.Do(func() {
+		close(ch.quit)
+		ch.cancel(cause)
+		ch.first.interrupt(cause)
+	})
+}
+
+// stopChain ends the goroutine, if any, and waits for it: the read buffer
+// and splitter are the Reader's and the next response uses them. The pages
+// it filled go back to the pool unread, and the connections it opened are
+// closed.
+func (r *Reader) stopChain() {
+	ch := r.chain
+	if ch == nil {
+		return
+	}
+	ch.interrupt(errStopped)
+	<-ch.done
+	r.chain = nil
+	drain := func(a *ahead) {
+		for p := range a.full { // closed once the goroutine is done with it
+			p.reset()
+			r.pages <- p
+		}
+	}
+	a := ch.tail.ahead
+	drain(a)
+	if next := a.next; next != nil && next.ahead != nil {
+		drain(next.ahead)
+		next.body.close()
+	}
+}
+
+// takeAhead returns the response the goroutine requested after the one the
+// caller read last, if it was requested from `from`: ok is false when there
+// is none, and the caller requests `from` itself. err is the request's
+// error, for Next to handle as its own.
+func (r *Reader) takeAhead(ctx context.Context, from Position) (resp *Response, ok bool, err error) {
+	ch := r.chain
+	if ch == nil {
+		return nil, false, nil
+	}
+	a := ch.tail.ahead
+	select {
+	case <-a.ready:
+	case <-ctx.Done():
+		r.stopChain()
+		return nil, false, ctx.Err()
+	}
+	if from.UpToDate || from.Offset != a.nextFrom.Offset || (a.next == nil && a.nextErr == nil) {
+		r.stopChain()
+		return nil, false, nil
+	}
+	if a.nextErr != nil || a.next.body == nil {
+		r.stopChain() // the goroutine ended after this request
+	} else {
+		ch.tail = a.next
+	}
+	if a.nextErr != nil {
+		return nil, true, a.nextErr
+	}
+	resp, err = r.accept(a.next, from)
+	return resp, true, err
 }

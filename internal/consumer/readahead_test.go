@@ -3,10 +3,13 @@ package consumer
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"net/http"
 	"strings"
+	"sync/atomic"
 	"testing"
+	"time"
 )
 
 // bigBody returns a JSON array of n objects, message i padded to about size
@@ -125,5 +128,162 @@ func TestReadAheadSurvivesACallerPanic(t *testing.T) {
 	}()
 	if got := messages(t, next(t, r, Position{})); len(got) != len(want) {
 		t.Fatalf("next response: %d messages, want %d", len(got), len(want))
+	}
+}
+
+// When a catch-up body ends and more is to come, the next response is
+// requested before the caller asks for it; Next hands over that response
+// for exactly its position, and anything else is requested anew.
+func TestReadAheadRequestsTheNextResponse(t *testing.T) {
+	t.Parallel()
+	asked := make(chan string, 8)
+	fs := newFake(t, func(w http.ResponseWriter, r *http.Request, _ int) {
+		off := r.URL.Query().Get("offset")
+		asked <- off
+		switch off {
+		case "-1":
+			reply(w, 200, "a", false, false, `[1,2]`)
+		case "a":
+			reply(w, 200, "b", false, false, `[3]`)
+		case "b":
+			reply(w, 200, "b", true, false, `[4]`)
+		}
+	})
+	r := newReader(t, fs.URL, Options{})
+	wantAsked := func(off string) {
+		t.Helper()
+		select {
+		case got := <-asked:
+			if got != off {
+				t.Fatalf("server asked for offset %q, want %q", got, off)
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatalf("offset %q never requested", off)
+		}
+	}
+	first := next(t, r, Position{})
+	wantAsked("-1")
+	assertMessages(t, messages(t, first), []string{"1", "2"})
+	wantAsked("a") // before the caller's Next
+	second := next(t, r, Position{Offset: first.NextOffset})
+	assertMessages(t, messages(t, second), []string{"3"})
+	wantAsked("b")
+	// The caller goes back (as after a failed commit): the response read
+	// ahead is dropped and the offset requested.
+	again := next(t, r, Position{Offset: first.NextOffset})
+	wantAsked("a")
+	assertMessages(t, messages(t, again), []string{"3"})
+	wantAsked("b")
+	third := next(t, r, Position{Offset: again.NextOffset})
+	assertMessages(t, messages(t, third), []string{"4"})
+	if !third.UpToDate {
+		t.Fatalf("third response = %+v, want up to date", third)
+	}
+	if n := len(fs.requests()); n != 5 {
+		t.Errorf("%d requests, want 5 (nothing requested after an up-to-date response): %q", n, fs.requests())
+	}
+}
+
+// A response requested ahead that fails is the caller's failure when it
+// asks for that offset, handled as if Next had sent the request: a 503 is
+// retried at the same offset, a 404 is returned.
+func TestReadAheadFailureIsNexts(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		status int
+		want   error // nil: retried, then read
+	}{{http.StatusServiceUnavailable, nil}, {http.StatusNotFound, ErrNotFound}} {
+		t.Run(fmt.Sprint(tc.status), func(t *testing.T) {
+			t.Parallel()
+			var failed atomic.Bool
+			fs := newFake(t, func(w http.ResponseWriter, r *http.Request, _ int) {
+				switch r.URL.Query().Get("offset") {
+				case "-1":
+					reply(w, 200, "a", false, false, `[1]`)
+				case "a":
+					if !failed.Swap(true) {
+						http.Error(w, "no", tc.status)
+						return
+					}
+					reply(w, 200, "b", true, false, `[2]`)
+				}
+			})
+			r := newReader(t, fs.URL, fastRetry(Options{}))
+			first := next(t, r, Position{})
+			assertMessages(t, messages(t, first), []string{"1"})
+			resp, err := r.Next(context.Background(), Position{Offset: first.NextOffset})
+			if tc.want != nil {
+				if !errors.Is(err, tc.want) {
+					t.Fatalf("Next = %v, want %v", err, tc.want)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			assertMessages(t, messages(t, resp), []string{"2"})
+			if q := fs.requests(); len(q) != 3 || q[1] != "offset=a" || q[2] != "offset=a" {
+				t.Errorf("requests = %q, want -1, then a twice", q)
+			}
+		})
+	}
+}
+
+// A caller whose ctx ends while the next response is being requested ahead
+// gets ctx's error from Next, promptly; nothing is left running (goleak).
+func TestReadAheadCancelWhileRequesting(t *testing.T) {
+	t.Parallel()
+	asked := make(chan struct{})
+	fs := newFake(t, func(w http.ResponseWriter, r *http.Request, _ int) {
+		if r.URL.Query().Get("offset") == "-1" {
+			reply(w, 200, "a", false, false, `[1]`)
+			return
+		}
+		close(asked)
+		<-r.Context().Done() // never answers
+	})
+	r := newReader(t, fs.URL, Options{})
+	ctx, cancel := context.WithCancel(context.Background())
+	first := next(t, r, Position{})
+	assertMessages(t, messages(t, first), []string{"1"})
+	<-asked
+	cancel()
+	if _, err := r.Next(ctx, Position{Offset: first.NextOffset}); !errors.Is(err, context.Canceled) {
+		t.Fatalf("Next = %v, want context.Canceled", err)
+	}
+}
+
+// A caller that stops early in a response whose successor is requested
+// ahead stops the goroutine with it; reading again from the start works.
+func TestReadAheadStopsWithTheCallerMidChain(t *testing.T) {
+	t.Parallel()
+	body, want := bigBody(6000, 300)
+	fs := newFake(t, func(w http.ResponseWriter, r *http.Request, _ int) {
+		if r.URL.Query().Get("offset") == "-1" {
+			w.Header().Set("Content-Type", "application/json")
+			w.Header().Set("Stream-Next-Offset", "a")
+			_, _ = w.Write(body)
+			return
+		}
+		reply(w, 200, "b", true, false, `[1]`)
+	})
+	r := newReader(t, fs.URL, Options{})
+	for _, stopAt := range []int{10, len(want) - 1} {
+		resp := next(t, r, Position{})
+		for m, err := range resp.Messages(context.Background()) {
+			if err != nil {
+				t.Fatal(err)
+			}
+			if m.Position == stopAt {
+				break
+			}
+		}
+	}
+	if got := messages(t, next(t, r, Position{})); len(got) != len(want) {
+		t.Fatalf("read again: %d messages, want %d", len(got), len(want))
+	}
+	_ = r.Close() // stops the goroutine reading "a" ahead
+	if n := len(r.pages); n != readAheadPages {
+		t.Errorf("%d pages back in the pool, want %d", n, readAheadPages)
 	}
 }

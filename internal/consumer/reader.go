@@ -17,7 +17,10 @@ import (
 // concurrent use.
 //
 // Context rule: a response body is read under the ctx of the Next that
-// returned it and the ctx passed to Messages. An SSE connection opened by
+// returned it and the ctx passed to Messages. A catch-up response requested
+// ahead (see readahead.go) is requested and read under the ctx passed to
+// Messages of the first response of its run, and Next hands it over only
+// for the position it was requested from. An SSE connection opened by
 // Next(ctx) lives until ctx ends, Close, or a reconnect.
 type Reader struct {
 	url   string // the stream URL without the protocol parameters
@@ -28,6 +31,7 @@ type Reader struct {
 	sp    splitter
 	span  span
 	pages chan *page // free read-ahead pages, created on first use
+	chain *chain     // the read-ahead goroutine, while one runs
 
 	last         *Response // the latest response returned by Next
 	sse          *sseConn  // the open SSE connection, if any
@@ -101,7 +105,10 @@ func (r *Reader) Next(ctx context.Context, from Position) (*Response, error) {
 				return nil, err
 			}
 		}
-		resp, err := r.read(ctx, from)
+		resp, ok, err := r.takeAhead(ctx, from)
+		if !ok && err == nil {
+			resp, err = r.read(ctx, from)
+		}
 		if err == nil {
 			r.last = resp
 			return resp, nil
@@ -116,6 +123,7 @@ func (r *Reader) Next(ctx context.Context, from Position) (*Response, error) {
 // Close releases any open connection. Safe to call more than once.
 func (r *Reader) Close() error {
 	r.finish()
+	r.stopChain()
 	r.closeSSE()
 	return nil
 }
@@ -254,6 +262,18 @@ func (r *Reader) send(ctx context.Context, mode, u, offset string) (*call, error
 // get does one catch-up or long-poll request and returns its response with
 // the body still to be read.
 func (r *Reader) get(ctx context.Context, p Position, live bool) (*Response, error) {
+	resp, err := r.request(ctx, p, live)
+	if err != nil {
+		return nil, err
+	}
+	return r.accept(resp, p)
+}
+
+// request sends a catch-up or long-poll request and checks its answer,
+// without touching the Reader's retry or cursor state (the read-ahead
+// goroutine sends requests too): accept does that for the response the
+// caller gets.
+func (r *Reader) request(ctx context.Context, p Position, live bool) (*Response, error) {
 	mode, liveParam := modeCatchUp, ""
 	if live {
 		mode, liveParam = modeLongPoll, modeLongPoll
@@ -269,6 +289,16 @@ func (r *Reader) get(ctx context.Context, p Position, live bool) (*Response, err
 	}
 	if resp.body == nil { // 204: nothing to read
 		c.close()
+	}
+	return resp, nil
+}
+
+// accept takes resp, requested from p, as the caller's next response.
+func (r *Reader) accept(resp *Response, p Position) (*Response, error) {
+	if resp.Cursor != "" {
+		r.lastCursor = resp.Cursor
+	}
+	if resp.body == nil {
 		if !resp.UpToDate && resp.NextOffset == p.Offset {
 			return nil, r.noProgress(p)
 		}
@@ -307,9 +337,6 @@ func (r *Reader) response(c *call, p Position, live bool) (*Response, error) {
 	}
 	if resp.Closed {
 		resp.UpToDate = true // EOF implies up to date
-	}
-	if resp.Cursor != "" {
-		r.lastCursor = resp.Cursor
 	}
 	if status == http.StatusOK {
 		resp.body = c

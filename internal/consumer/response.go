@@ -23,9 +23,11 @@ type Response struct {
 	Bytes int64
 
 	r      *Reader
-	body   *call // the body still to be read; nil for a 204 or an SSE span
-	span   bool  // the messages are the Reader's buffered SSE span
-	ranged bool  // Messages was called, or the response was finished
+	body   *call  // the body still to be read; nil for a 204 or an SSE span
+	span   bool   // the messages are the Reader's buffered SSE span
+	ranged bool   // Messages was called, or the response was finished
+	ahead  *ahead // the body as the read-ahead goroutine splits it
+	whole  bool   // its messages were all yielded and the goroutine reads on
 }
 
 // errStopped ends the splitter when the caller stops ranging.
@@ -55,27 +57,34 @@ func (resp *Response) Messages(ctx context.Context) iter.Seq2[Message, error] {
 		case resp.span:
 			resp.r.span.each(yield)
 		case resp.body != nil:
-			defer resp.finish()
 			resp.readBody(ctx, yield)
 		}
 	}
 }
 
-// readBody splits the HTTP body into yield and settles the Reader's retry
-// state by how the body ended.
+// readBody yields the messages of the HTTP body, split by the read-ahead
+// goroutine (started here for the first response of a catch-up), and
+// settles the Reader's retry state by how the body ended.
 func (resp *Response) readBody(ctx context.Context, yield func(Message, error) bool) {
 	r, c := resp.r, resp.body
-	stop := context.AfterFunc(ctx, func() { c.interrupt(context.Cause(ctx)) })
-	defer stop()
-	r.br.Reset(c.resp.Body)
-	defer r.br.Reset(nil)
-	n, err := r.splitAhead(r.br, func(m Message) error {
+	if resp.ahead == nil {
+		r.startChain(ctx, resp)
+	}
+	ch := r.chain
+	stop := context.AfterFunc(ctx, func() { ch.interrupt(context.Cause(ctx)) })
+	err := r.consume(resp, func(m Message) error {
 		if !yield(m, nil) {
 			return errStopped
 		}
 		return nil
-	}, func() { c.interrupt(errStopped) })
-	resp.Bytes = n
+	})
+	stop()
+	resp.Bytes = resp.ahead.n
+	if !readsOn(resp, err) {
+		r.stopChain()
+	} else {
+		resp.whole = true
+	}
 	switch {
 	case err == nil:
 		r.settle(resp)
@@ -92,7 +101,7 @@ func (resp *Response) readBody(ctx context.Context, yield func(Message, error) b
 // settle updates the Reader after a body was read whole: a catch-up that made
 // no progress is paced like a retry; anything else is a success.
 func (r *Reader) settle(resp *Response) {
-	if !resp.UpToDate && resp.NextOffset == resp.Offset && r.sp.pos == 0 {
+	if !resp.UpToDate && resp.NextOffset == resp.Offset && resp.ahead.empty {
 		r.pending = r.noProgress(Position{Offset: resp.Offset})
 		return
 	}
@@ -106,6 +115,9 @@ func (r *Reader) settle(resp *Response) {
 // longer be ranged.
 func (resp *Response) finish() {
 	resp.ranged = true
+	if c := resp.r.chain; c != nil && c.tail == resp && !resp.whole {
+		resp.r.stopChain()
+	}
 	if resp.body != nil {
 		resp.body.close()
 		resp.body = nil
