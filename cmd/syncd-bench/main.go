@@ -47,10 +47,11 @@ type config struct {
 	syncdBin   string
 	profileDir string
 	serve      bool
-	sources    []string // "mem", "node"
-	chunk      int      // memory source: catch-up response size
-	memGzip    bool     // memory source: gzip for clients that ask
-	compare    string   // a second syncd binary run back to back on W1
+	sources    []string      // "mem", "node"
+	chunk      int           // memory source: catch-up response size
+	memGzip    bool          // memory source: gzip for clients that ask
+	memLatency time.Duration // memory source: delay before each catch-up response
+	compare    string        // a second syncd binary run back to back on W1
 }
 
 // parts are the measurements -skip can leave out.
@@ -78,6 +79,7 @@ func parseFlags() (config, error) {
 	flag.StringVar(&c.profileDir, "profile", "", "instead of measuring, run the W1 catch-ups in-process under the CPU profiler and write the profiles into this folder")
 	flag.StringVar(&sources, "source", "mem,node", "comma-separated stream servers to measure W1/W2 from: mem (in-process, memory speed) and node (the reference server)")
 	flag.IntVar(&c.chunk, "chunk", 1<<20, "memory source: bytes per catch-up response (Stream-Up-To-Date on the last only)")
+	flag.DurationVar(&c.memLatency, "mem-latency", 0, "memory source: delay each catch-up response's headers by this much, as a round trip to a remote server would")
 	flag.BoolVar(&c.memGzip, "mem-gzip", false, "memory source: serve gzip (precompressed) to clients that ask, as production servers do")
 	flag.StringVar(&c.compare, "compare", "", "a second syncd binary (e.g. built from main): W1 catch-ups from the memory source run with it right after each one with -syncd, into fresh databases, for a before/after within one run")
 	flag.BoolVar(&c.serve, "serve", false, "only set up the server with W1 and W2, print their URLs and wait for a signal (for manual profiling)")
@@ -185,8 +187,9 @@ func run(ctx context.Context, c config) error {
 		if b.mem, err = startMem([]*workload{b.w1, b.w2}, c.chunk, c.memGzip, 30*time.Second); err != nil {
 			return err
 		}
+		b.mem.latency = c.memLatency
 		defer shutdownMem(context.WithoutCancel(ctx), b.mem)
-		logf("memory source ready: catch-up in responses of ≤ %d bytes (gzip: %v), %.1f s", c.chunk, c.memGzip, time.Since(start).Seconds())
+		logf("memory source ready: catch-up in responses of ≤ %d bytes (gzip: %v, latency %s), %.1f s", c.chunk, c.memGzip, c.memLatency, time.Since(start).Seconds())
 	}
 	if contains(c.sources, "node") || !c.skip["live"] {
 		if b.srv, err = dstest.Start(ctx, dstest.Options{}); err != nil {

@@ -26,6 +26,9 @@ type memServer struct {
 	ln      net.Listener
 	streams map[string]*memStream
 	poll    time.Duration
+	// latency delays every catch-up response's headers, as a round trip
+	// to a server across a network would (-mem-latency).
+	latency time.Duration
 }
 
 // memStream is one workload as the server hands it out.
@@ -174,6 +177,9 @@ func (m *memServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // from is where one starts (always, for a reader that follows
 // Stream-Next-Offset), else one built now.
 func (m *memServer) catchUp(w http.ResponseWriter, r *http.Request, s *memStream, from int) {
+	if m.latency > 0 {
+		time.Sleep(m.latency)
+	}
 	c := s.chunks[from]
 	if c == nil {
 		c = s.build(from, 1<<20)

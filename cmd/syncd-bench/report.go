@@ -109,7 +109,7 @@ func newReport(c config, runs []map[string]float64) *report {
 		Config: map[string]any{
 			"runs": c.runs, "w1_events": c.events, "w1_keys": c.keys, "w1_types": len(entityTypes),
 			"w2_inserts": c.w2, "append_batch": appendBatch, "live_events": c.liveEvents,
-			"live_rate_per_s": c.liveRate, "seed": c.seed, "sources": c.sources, "mem_chunk_bytes": c.chunk, "mem_gzip": c.memGzip,
+			"live_rate_per_s": c.liveRate, "seed": c.seed, "sources": c.sources, "mem_chunk_bytes": c.chunk, "mem_gzip": c.memGzip, "mem_latency_ms": c.memLatency.Milliseconds(),
 		},
 		Runs:    runs,
 		Summary: map[string]stat{},

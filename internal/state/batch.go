@@ -1,6 +1,9 @@
 package state
 
-import "strings"
+import (
+	"strings"
+	"unsafe"
+)
 
 // Op is one coalesced row operation: the last change of a (type, key) in a batch.
 // Its byte slices are owned by the batch.
@@ -77,8 +80,9 @@ type Batch struct {
 	reset    bool
 	rejects  []Reject
 	txids    []string
-	txidSeen map[string]struct{}
-	lastTxID string // the txid of the last change that had one
+	txidSeen map[string]int // position of each txid in txids
+	lastTxID string         // the txid of the last change that had one
+	types    typeIDs        // the types seen, each stored once
 	events   int
 	counts   [Delete + 1]int
 	size     int
@@ -92,7 +96,7 @@ type Batch struct {
 func NewBatch() *Batch {
 	return &Batch{
 		sorted:   true,
-		txidSeen: make(map[string]struct{}),
+		txidSeen: make(map[string]int),
 	}
 }
 
@@ -102,48 +106,91 @@ func NewBatch() *Batch {
 // change's Value is copied, so its input buffer may be reused afterwards.
 func (b *Batch) AddChange(c Change, offset string) {
 	b.events++
+	// The change's strings may alias a read buffer (DecodeBorrowed): the
+	// batch stores its own copies, each type and txid once.
+	txid := b.addTxID(c.TxID)
 	if b.keepHistory != nil && b.keepHistory(c.Type) {
-		b.addHistory(c, offset)
+		b.addHistory(c, txid, offset)
 	}
 	if c.Op >= Insert && c.Op <= Delete {
 		b.counts[c.Op]++
 	}
-	b.addTxID(c.TxID)
 	// One index lookup per event: a rewritten key has its op updated in
 	// place, its value buffer reused; a new key is appended.
 	i, found, slot, tag := b.index.lookup(b.ops, c.Type, c.Key)
 	if found {
-		b.replaceOp(&b.ops[i], &c, offset)
+		b.replaceOp(&b.ops[i], &c, txid, offset)
 		return
 	}
 	b.index.insert(slot, tag, len(b.ops))
+	key, ts := ownKeyStamp(c.Key, c.Timestamp)
 	b.appendOp(Op{
-		Type:      c.Type,
-		Key:       c.Key,
+		Type:      b.types.intern(c.Type),
+		Key:       key,
 		Delete:    c.Op == Delete,
 		Value:     cloneValue(&c, nil),
-		TxID:      c.TxID,
-		Timestamp: c.Timestamp,
+		TxID:      txid,
+		Timestamp: ts,
 		Offset:    offset,
 	})
 }
 
+// ownKeyStamp copies a new op's key and timestamp into one allocation. The
+// timestamp's bytes are the op's alone, with room for any RFC 3339
+// timestamp after them (see stampRoom): restamp overwrites them.
+func ownKeyStamp(key, ts string) (string, string) {
+	n := len(key)
+	if ts != "" {
+		n += stampRoom(len(ts))
+	}
+	buf := make([]byte, n)
+	copy(buf, key)
+	k := unsafe.String(&buf[0], len(key)) // a key is never empty
+	if ts == "" {
+		return k, ""
+	}
+	copy(buf[len(key):], ts)
+	return k, unsafe.String(&buf[len(key)], len(ts))
+}
+
+// stampRoom is the room kept for an op's timestamp of n bytes: enough for
+// the longest usual RFC 3339 form (nanoseconds and a numeric offset), so a
+// producer's timestamps of varying length are rewritten in place.
+func stampRoom(n int) int { return max(n, len("2006-01-02T15:04:05.999999999+07:00")) }
+
+// restamp returns an op's new timestamp ts, written over the bytes of its
+// old one, old, when their room holds it, else in room of its own. Every
+// non-empty op timestamp has stampRoom(len) bytes of its own.
+func restamp(old, ts string) string {
+	switch {
+	case ts == "":
+		return ""
+	case old != "" && len(ts) <= stampRoom(len(old)):
+		room := unsafe.Slice(unsafe.StringData(old), stampRoom(len(old)))
+		copy(room, ts)
+		return unsafe.String(&room[0], len(ts))
+	}
+	room := make([]byte, stampRoom(len(ts)))
+	copy(room, ts)
+	return unsafe.String(&room[0], len(ts))
+}
+
 // addHistory keeps the change as a history row numbered after the events
 // before it.
-func (b *Batch) addHistory(c Change, offset string) {
+func (b *Batch) addHistory(c Change, txid, offset string) {
 	value := c.Value
 	if c.Op == Delete {
 		value = c.DeleteValue
 	}
 	h := HistoryRow{
 		Seq:       b.seqBase + int64(b.events),
-		Type:      c.Type,
-		Key:       c.Key,
+		Type:      b.types.intern(c.Type),
+		Key:       strings.Clone(c.Key),
 		Op:        c.Op,
 		Value:     cloneBytes(value),
 		OldValue:  cloneBytes(c.OldValue),
-		TxID:      c.TxID,
-		Timestamp: c.Timestamp,
+		TxID:      txid,
+		Timestamp: strings.Clone(c.Timestamp),
 		Offset:    offset,
 	}
 	b.history = append(b.history, h)
@@ -192,7 +239,7 @@ func cloneValue(c *Change, buf []byte) []byte {
 // op it was is dropped, but its value buffer is reused for c's value, or
 // kept as LastValue when c is a delete (and reused by a later write). It updates p in place, without
 // copying the 136-byte Op.
-func (b *Batch) replaceOp(p *Op, c *Change, offset string) {
+func (b *Batch) replaceOp(p *Op, c *Change, txid, offset string) {
 	del := c.Op == Delete
 	b.size -= len(p.Value) + len(p.LastValue) + len(p.TxID) + len(p.Timestamp)
 	switch {
@@ -207,7 +254,7 @@ func (b *Batch) replaceOp(p *Op, c *Change, offset string) {
 		p.Value, p.LastValue = cloneValue(c, buf), nil
 	}
 	p.Delete = del
-	p.TxID, p.Timestamp, p.Offset = c.TxID, c.Timestamp, offset
+	p.TxID, p.Timestamp, p.Offset = txid, restamp(p.Timestamp, c.Timestamp), offset
 	b.size += len(p.Value) + len(p.LastValue) + len(p.TxID) + len(p.Timestamp)
 }
 
@@ -231,20 +278,25 @@ func opSize(op Op) int {
 // addTxID records a txid the first time it is seen. Consecutive changes
 // usually share a txid (a producer's transaction), so the last one seen is
 // checked before the set.
-func (b *Batch) addTxID(id string) {
-	if id == "" || id == b.lastTxID {
-		return
+func (b *Batch) addTxID(id string) string {
+	switch {
+	case id == "":
+		return ""
+	case id == b.lastTxID:
+		return b.lastTxID
+	case b.txidSeen == nil: // a zero Batch
+		b.txidSeen = make(map[string]int)
 	}
-	b.lastTxID = id
-	if _, ok := b.txidSeen[id]; ok {
-		return
+	if i, ok := b.txidSeen[id]; ok {
+		b.lastTxID = b.txids[i]
+		return b.lastTxID
 	}
-	if b.txidSeen == nil { // a zero Batch
-		b.txidSeen = make(map[string]struct{})
-	}
-	b.txidSeen[id] = struct{}{}
-	b.txids = append(b.txids, id)
+	own := strings.Clone(id)
+	b.lastTxID = own
+	b.txidSeen[own] = len(b.txids)
+	b.txids = append(b.txids, own)
 	b.size += len(id) + txidOverhead
+	return own
 }
 
 // AddReset records a reset control event: the pending ops are dropped, and
@@ -347,6 +399,9 @@ func (b *Batch) Clear() {
 	clear(b.txids)
 	b.txids = b.txids[:0]
 	clear(b.txidSeen)
+	if len(b.types.types) > maxKeptTypes {
+		b.types = typeIDs{}
+	}
 	b.lastTxID = ""
 	b.events = 0
 	b.counts = [Delete + 1]int{}

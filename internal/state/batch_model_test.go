@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"unsafe"
 )
 
 // model is an obviously-correct Batch for the ops, txids and size: a map
@@ -93,8 +94,16 @@ func modelRounds(t *testing.T, b *Batch, rng *rand.Rand, rounds, maxKeys, maxCha
 			}
 			c := randomChange(rng, types, keys, i)
 			offset := fmt.Sprint("off-", i/100)
-			b.AddChange(c, offset)
+			// The batch gets the change as DecodeBorrowed returns it:
+			// strings aliasing a read buffer, which is then reused.
+			var buf []byte
+			bc := c
+			bc.Type, bc.Key, bc.TxID, bc.Timestamp, buf = borrow(c.Type, c.Key, c.TxID, c.Timestamp)
+			b.AddChange(bc, offset)
 			m.add(c, offset)
+			for j := range buf {
+				buf[j] = '#'
+			}
 			for j := range c.Value {
 				c.Value[j] = '#' // the read buffer is reused
 			}
@@ -145,14 +154,30 @@ func TestBatchManyTypes(t *testing.T) {
 
 // randomChange returns a change of one of keys keys of one of types, its
 // value a fresh buffer.
+// borrow copies four strings into one buffer and returns them aliasing it.
+func borrow(a, b, c, d string) (string, string, string, string, []byte) {
+	buf := []byte(a + b + c + d)
+	at := func(from, n int) string {
+		if n == 0 {
+			return ""
+		}
+		return unsafe.String(&buf[from], n)
+	}
+	i, j, k := len(a), len(a)+len(b), len(a)+len(b)+len(c)
+	return at(0, len(a)), at(i, len(b)), at(j, len(c)), at(k, len(d)), buf
+}
+
 func randomChange(rng *rand.Rand, types []string, keys, i int) Change {
 	k := rng.IntN(keys)
 	c := Change{Type: types[rng.IntN(len(types))], Key: fmt.Sprint("k", k), Op: Operation(1 + rng.IntN(4))}
 	if rng.IntN(4) > 0 {
 		c.TxID = fmt.Sprint("tx", i/50-rng.IntN(2))
 	}
-	if rng.IntN(2) == 0 {
+	switch rng.IntN(6) {
+	case 0, 1, 2:
 		c.Timestamp = fmt.Sprintf("2026-01-01T00:00:%02dZ", i%60)
+	case 3: // another length: restamped into a new copy
+		c.Timestamp = fmt.Sprintf("2026-01-01T00:00:%02d.%dZ", i%60, i%1000)
 	}
 	if c.Op != Delete && rng.IntN(50) > 0 {
 		c.Value = fmt.Appendf(nil, `{"v":%d,"pad":"%s"}`, i, bytes.Repeat([]byte("x"), rng.IntN(300)))

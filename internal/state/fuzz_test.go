@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"math/rand/v2"
+	"reflect"
 	"slices"
 	"strings"
 	"testing"
@@ -43,6 +44,15 @@ func FuzzDecode(f *testing.F) {
 		ev := Decode(raw)
 		if !bytes.Equal(in, raw) {
 			t.Fatalf("Decode modified its input")
+		}
+		// The borrowing decoder says the same, with or without a scan.
+		if got := DecodeBorrowed(raw, nil); !reflect.DeepEqual(got, ev) {
+			t.Fatalf("DecodeBorrowed(%q) = %+v, Decode says %+v", raw, got, ev)
+		}
+		if r, ok := sc.Valid(raw); ok {
+			if got := DecodeBorrowed(raw, r); !reflect.DeepEqual(got, ev) {
+				t.Fatalf("DecodeBorrowed(%q, scan) = %+v, Decode says %+v", raw, got, ev)
+			}
 		}
 		switch ev.Kind {
 		case KindChange:

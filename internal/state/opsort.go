@@ -70,17 +70,36 @@ const maxScan = 8
 
 // id returns the number of typ, giving it the next one if it has none.
 func (t *typeIDs) id(typ string) uint32 {
+	if id, ok := t.find(typ); ok {
+		return id
+	}
+	return t.add(typ)
+}
+
+// intern returns the stored copy of typ, storing one first if there is none.
+func (t *typeIDs) intern(typ string) string {
+	if id, ok := t.find(typ); ok {
+		return t.types[id]
+	}
+	return t.types[t.add(strings.Clone(typ))]
+}
+
+// find returns the number of typ, if it has one.
+func (t *typeIDs) find(typ string) (uint32, bool) {
 	if t.byName != nil {
-		if id, ok := t.byName[typ]; ok {
-			return id
-		}
-	} else {
-		for i, s := range t.types {
-			if s == typ {
-				return uint32(i)
-			}
+		id, ok := t.byName[typ]
+		return id, ok
+	}
+	for i, s := range t.types {
+		if s == typ {
+			return uint32(i), true
 		}
 	}
+	return 0, false
+}
+
+// add gives typ, which has no number, the next one.
+func (t *typeIDs) add(typ string) uint32 {
 	id := uint32(len(t.types))
 	t.types = append(t.types, typ)
 	if t.byName == nil && len(t.types) > maxScan {
@@ -93,6 +112,9 @@ func (t *typeIDs) id(typ string) uint32 {
 	}
 	return id
 }
+
+// maxKeptTypes is how many stored types a batch keeps across Clear.
+const maxKeptTypes = 1024
 
 // permuteOps moves ops[keys[i].pos] to ops[i] for every i, moving each op
 // once by following the permutation's cycles. It consumes keys.

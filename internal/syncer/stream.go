@@ -263,10 +263,9 @@ func decode(m consumer.Message) state.Event {
 	if m.Truncated {
 		return state.Event{Kind: state.KindReject, Reason: fmt.Sprintf("message of %d bytes exceeds the limit of %d bytes", m.Size, len(m.Raw))}
 	}
-	if m.Scan != nil {
-		return state.DecodeScanned(m.Raw, m.Scan)
-	}
-	return state.Decode(m.Raw)
+	// The change's strings alias m.Raw: add hands it to the batch, which
+	// copies what it keeps, before the next message.
+	return state.DecodeBorrowed(m.Raw, m.Scan)
 }
 
 // check returns why a change may not enter the batch, or "": a type outside
