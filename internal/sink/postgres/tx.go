@@ -65,8 +65,16 @@ func (t *tx) WriteType(ctx context.Context, ops []state.Op, rec *sink.Recorder) 
 	if err != nil {
 		return err
 	}
-	var up, dels upsertArgs
-	var lastValues []pgtype.Text
+	nDel := 0
+	for i := range ops {
+		if ops[i].Delete {
+			nDel++
+		}
+	}
+	// Sized up front: append grows arrays of 100,000 rows a quarter at a
+	// time, copying them over and over.
+	up, dels := newUpsertArgs(len(ops)-nDel), newUpsertArgs(nDel)
+	lastValues := make([]pgtype.Text, 0, nDel)
 	for i := range ops {
 		if ops[i].Delete {
 			dels.add(&ops[i])
@@ -131,7 +139,7 @@ func (t *tx) upsert(ctx context.Context, tbl *entity, up *upsertArgs) (loaded bo
 		upsert, move = tbl.SQL.upsertSoft, tbl.SQL.moveSoft
 	}
 	if n < copyThreshold {
-		_, err := t.tx.Exec(ctx, upsert, t.stream, up.keys, up.values, up.txids, up.times, up.offsets)
+		_, err := t.tx.Exec(ctx, upsert, t.stream, up.keys, up.texts(), up.txids, up.times, up.offsets)
 		return false, err
 	}
 	if done, err := t.firstLoad(ctx, tbl, up); done || err != nil {
@@ -192,23 +200,47 @@ const uniqueViolation = "23505"
 // entityColumns are the columns a first load copies.
 var entityColumns = []string{"key", "value", "stream", "txid", "event_time", "synced_offset", "synced_at"}
 
-// upsertArgs are the column arrays of one upsert statement.
+// upsertArgs are the column arrays of one upsert statement. The values are
+// the ops' own bytes, which COPY sends as they are (jsonb from []byte is the
+// raw JSON); texts copies them for the array form of small batches.
 type upsertArgs struct {
-	keys, values, offsets []string
-	txids                 []pgtype.Text
-	times                 []pgtype.Timestamptz
+	keys, offsets []string
+	values        [][]byte
+	txids         []pgtype.Text
+	times         []pgtype.Timestamptz
 }
 
+func newUpsertArgs(n int) upsertArgs {
+	return upsertArgs{
+		keys: make([]string, 0, n), offsets: make([]string, 0, n), values: make([][]byte, 0, n),
+		txids: make([]pgtype.Text, 0, n), times: make([]pgtype.Timestamptz, 0, n),
+	}
+}
+
+// jsonNull is the value of an op without one: a change always carries a
+// value; never write SQL NULL.
+var jsonNull = []byte("null")
+
 func (a *upsertArgs) add(op *state.Op) {
-	value := "null" // a change always carries a value; never write SQL NULL
-	if op.Value != nil {
-		value = string(op.Value)
+	value := op.Value
+	if value == nil {
+		value = jsonNull
 	}
 	a.keys = append(a.keys, op.Key)
 	a.values = append(a.values, value)
 	a.offsets = append(a.offsets, op.Offset)
 	a.txids = append(a.txids, pgtype.Text{String: op.TxID, Valid: op.TxID != ""})
 	a.times = append(a.times, eventTime(op.Timestamp))
+}
+
+// texts returns the values as strings, for the text[] parameter of the
+// array form.
+func (a *upsertArgs) texts() []string {
+	out := make([]string, len(a.values))
+	for i, v := range a.values {
+		out[i] = string(v)
+	}
+	return out
 }
 
 // eventTime parses an RFC 3339 timestamp; an empty or unparsable one is NULL
