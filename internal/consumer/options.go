@@ -35,6 +35,11 @@ type Options struct {
 	// delivered with Truncated set and only its first MaxMessageBytes bytes.
 	// Zero means 16 MiB.
 	MaxMessageBytes int
+	// ScanNested is the jsonscan.Scanner.Nested filter of the validating
+	// scan that runs while splitting (see Message.Scan): which top-level
+	// members have the members of their object values recorded. nil
+	// records them all.
+	ScanNested func(quotedName []byte) bool
 	// InitialBackoff and MaxBackoff bound the retry delays (full jitter);
 	// zero means 100 ms and 30 s.
 	InitialBackoff time.Duration

@@ -9,6 +9,8 @@ import (
 	"net/http"
 	"net/url"
 	"time"
+
+	"github.com/syncd-io/syncd/internal/jsonscan"
 )
 
 // Reader reads one stream: catch-up responses, then live (SSE or long-poll).
@@ -65,7 +67,7 @@ func NewReader(streamURL string, opts Options) (*Reader, error) {
 		opts: opts,
 		bo:   Backoff{Initial: opts.InitialBackoff, Max: opts.MaxBackoff},
 		br:   bufio.NewReaderSize(nil, 64<<10),
-		sp:   splitter{max: opts.MaxMessageBytes},
+		sp:   splitter{max: opts.MaxMessageBytes, scan: jsonscan.Scanner{Nested: opts.ScanNested}},
 	}, nil
 }
 

@@ -75,6 +75,11 @@ func (r *Result) Value(k int) []byte {
 // concurrent use.
 type Scanner struct {
 	res Result
+	// Nested, when not nil, says which members of the top-level object
+	// have the members of their object values recorded, by quoted name:
+	// a caller that reads only some nested objects spares recording (and
+	// later copying) the others. nil records them all.
+	Nested func(quotedName []byte) bool
 }
 
 // Value validates the JSON value that starts at b[i] (no leading
@@ -187,10 +192,13 @@ func (s *Scanner) object(b []byte, i, depth, parent int) (int, bool) {
 			return i, false
 		}
 		start := skip(b, i+1)
-		self := noRecord
+		k, self := -1, noRecord // this member's index, and its members' Parent
 		if record {
-			self = len(s.res.Members)
+			k = len(s.res.Members)
 			s.res.Members = append(s.res.Members, Member{nameStart: nameStart, nameEnd: nameEnd, valueStart: start, Parent: parent})
+			if depth > 1 || s.Nested == nil || start >= len(b) || b[start] != '{' || s.Nested(b[nameStart:nameEnd]) {
+				self = k
+			}
 		}
 		if start < len(b) && b[start] == '"' {
 			i, ok = s.str(b, start)
@@ -201,7 +209,7 @@ func (s *Scanner) object(b []byte, i, depth, parent int) (int, bool) {
 			return i, false
 		}
 		if record {
-			s.res.Members[self].valueEnd = i
+			s.res.Members[k].valueEnd = i
 		}
 		if i < len(b) && b[i] == ',' {
 			i = skip(b, i+1)

@@ -213,3 +213,35 @@ func summary(r *Result) string {
 	}
 	return strings.Join(out, " ")
 }
+
+// With a Nested filter, the members of top-level members' objects are
+// recorded only for the names it accepts; members of those objects still
+// point at their parent, and top-level members are all recorded.
+func TestNestedFilter(t *testing.T) {
+	t.Parallel()
+	in := []byte(`{"value":{"a":1,"b":{"c":2}},"headers":{"op":"x","t":"y"},"n":{"z":0},"s":"{"}`)
+	s := Scanner{Nested: func(name []byte) bool { return string(name) == `"headers"` }}
+	r, ok := s.Valid(in)
+	if !ok {
+		t.Fatal("invalid")
+	}
+	var got []string
+	for k, m := range r.Members {
+		parent := "-"
+		if m.Parent >= 0 {
+			parent = string(r.Name(m.Parent))
+		}
+		got = append(got, parent+" "+string(r.Name(k))+"="+string(r.Value(k)))
+	}
+	want := []string{
+		`- "value"={"a":1,"b":{"c":2}}`,
+		`- "headers"={"op":"x","t":"y"}`,
+		`"headers" "op"="x"`,
+		`"headers" "t"="y"`,
+		`- "n"={"z":0}`,
+		`- "s"="{"`,
+	}
+	if strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Fatalf("members:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+}

@@ -343,6 +343,7 @@ func (l *streamLoop) report(res Result) {
 // metric hooks.
 func (l *streamLoop) consumerOptions() consumer.Options {
 	o := l.opts.Consumer
+	o.ScanNested = state.ScanNested // the scan feeds state.DecodeBorrowed
 	base, baseRetry := o.OnRequest, o.OnRetry
 	connected := false // an SSE connection was opened before: the next is a reconnect
 	o.OnRequest = func(mode string, status int) {
