@@ -225,6 +225,7 @@ func (r *Reader) consume(resp *Response, emit func(Message) error) (err error) {
 	a := resp.ahead
 	var p *page // the page being yielded
 	defer func() {
+		r.peekPage = nil
 		if p != nil { // a panic in emit
 			p.reset()
 			r.pages <- p
@@ -237,11 +238,13 @@ func (r *Reader) consume(resp *Response, emit func(Message) error) (err error) {
 			if stopErr != nil {
 				break
 			}
+			r.peekPage, r.peekAt = p, i
 			if e := emit(p.message(i)); e != nil {
 				stopErr = e
 				r.chain.interrupt(errStopped)
 			}
 		}
+		r.peekPage = nil
 		p.reset()
 		r.pages <- p
 	}
@@ -319,4 +322,22 @@ func (r *Reader) takeAhead(ctx context.Context, from Position) (resp *Response, 
 	}
 	resp, err = r.accept(a.next, from)
 	return resp, true, err
+}
+
+// Peek returns the message k places after the one Messages is yielding,
+// if it is already split and in memory (read ahead in the same page), for
+// a caller that prepares work ahead (say, prefetching). Like the yielded
+// message, it is valid only until the next iteration step; it is yielded
+// in its turn as usual. Peek returns false outside Messages' loop and for
+// SSE responses.
+func (resp *Response) Peek(k int) (Message, bool) {
+	r := resp.r
+	if r.peekPage == nil || r.last != resp {
+		return Message{}, false
+	}
+	i := r.peekAt + k
+	if k < 0 || i >= len(r.peekPage.msgs) {
+		return Message{}, false
+	}
+	return r.peekPage.message(i), true
 }

@@ -287,3 +287,37 @@ func TestReadAheadStopsWithTheCallerMidChain(t *testing.T) {
 		t.Errorf("%d pages back in the pool, want %d", n, readAheadPages)
 	}
 }
+
+// Peek shows the messages after the one being yielded that are already in
+// memory, exactly as they are yielded next; outside the loop it shows none.
+func TestPeekShowsWhatComesNext(t *testing.T) {
+	t.Parallel()
+	body, want := bigBody(3000, 300)
+	r := bodyReader(t, body)
+	resp := next(t, r, Position{})
+	peeked := 0
+	for m, err := range resp.Messages(context.Background()) {
+		if err != nil {
+			t.Fatal(err)
+		}
+		for k := 1; k <= 3; k++ {
+			ahead, ok := resp.Peek(k)
+			if !ok {
+				break
+			}
+			peeked++
+			if i := m.Position + k; ahead.Position != i || string(ahead.Raw) != want[i] {
+				t.Fatalf("Peek(%d) at %d = %d %.30q, want %d %.30q", k, m.Position, ahead.Position, ahead.Raw, i, want[i])
+			}
+			if (ahead.Scan != nil) != !strings.Contains(want[m.Position+k], `"bad":}`) && ahead.Scan != nil {
+				t.Fatalf("Peek(%d) at %d: an invalid message with a scan", k, m.Position)
+			}
+		}
+	}
+	if peeked < len(want) {
+		t.Errorf("Peek showed %d messages over %d yielded: it should see most of a page ahead", peeked, len(want))
+	}
+	if _, ok := resp.Peek(1); ok {
+		t.Error("Peek after the loop showed a message")
+	}
+}

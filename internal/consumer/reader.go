@@ -35,6 +35,9 @@ type Reader struct {
 	pages chan *page // free read-ahead pages, created on first use
 	chain *chain     // the read-ahead goroutine, while one runs
 
+	peekPage *page // the page Messages is yielding from, for Peek
+	peekAt   int   // the position in peekPage of the message yielded
+
 	last         *Response // the latest response returned by Next
 	sse          *sseConn  // the open SSE connection, if any
 	lastCursor   string    // the latest Stream-Cursor, if the caller forgets it

@@ -77,7 +77,8 @@ type opKey struct {
 type Batch struct {
 	ops      []Op
 	index    opIndex // position of each (type, key) in ops
-	sorted   bool    // ops is in (Type, Key) order
+	pre      prefetcher
+	sorted   bool // ops is in (Type, Key) order
 	reset    bool
 	rejects  []Reject
 	txids    []string

@@ -100,9 +100,12 @@ func word(rng *rand.Rand, n int) string {
 
 // w1Round feeds the whole workload to a new batch and sorts its ops, as one
 // W1 catch-up (which fits in one 64 MiB batch) does before its write.
-func w1Round(w *w1Workload) *Batch {
+func w1Round(w *w1Workload, prefetch bool) *Batch {
 	b := NewBatch()
 	for i := range w.changes {
+		if j := i + PrefetchAhead; prefetch && j < len(w.changes) {
+			b.Prefetch(w.changes[j].Type, w.changes[j].Key)
+		}
 		b.AddChange(w.changes[i], w.offsets[i])
 	}
 	_ = b.Ops()
@@ -117,12 +120,20 @@ func w1Round(w *w1Workload) *Batch {
 // trips over async preemption signals) at -test.benchtime 1x and 3x: one
 // catch-up is half the difference. (--toggle-collect on w1Round loses track
 // of Go's stacks and misses parts of the round.)
+// With prefetch, each change is preceded by a Prefetch of the one
+// PrefetchAhead changes later, as the stream loop does during a catch-up.
 func BenchmarkBatchW1(b *testing.B) {
+	for _, prefetch := range []bool{false, true} {
+		b.Run(fmt.Sprint("prefetch=", prefetch), func(b *testing.B) { benchmarkBatchW1(b, prefetch) })
+	}
+}
+
+func benchmarkBatchW1(b *testing.B, prefetch bool) {
 	w := genW1Changes(1_000_000, 100_000)
 	b.ReportAllocs()
 	var last *Batch
 	for b.Loop() {
-		last = w1Round(&w)
+		last = w1Round(&w, prefetch)
 	}
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*len(w.changes)), "ns/event")
 	if last.Len() == 0 || last.Events() != len(w.changes) || len(last.TxIDs()) != 1000 {

@@ -345,3 +345,43 @@ func randomSteps(rng *rand.Rand, n int) []step {
 	}
 	return steps
 }
+
+// Prefetch is only a hint: a batch told of changes ahead (right ones, wrong
+// ones, across a reset, a growing index and Clear) holds what one told of
+// none holds.
+func TestBatchPrefetchIsOnlyAHint(t *testing.T) {
+	t.Parallel()
+	rng := rand.New(rand.NewPCG(9, 10))
+	plain, hinted := NewBatch(), NewBatch()
+	for round := range 3 {
+		plain.Clear()
+		hinted.Clear()
+		var changes []Change
+		for i := range 5000 {
+			changes = append(changes, randomChange(rng, abTypes, 1500, i))
+		}
+		for i, c := range changes {
+			switch j := i + PrefetchAhead; {
+			case j < len(changes):
+				hinted.Prefetch(changes[j].Type, changes[j].Key)
+			case i%2 == 0:
+				hinted.Prefetch("no such type", "no such key")
+			}
+			if i == 2500 && round == 1 {
+				plain.AddReset()
+				hinted.AddReset()
+			}
+			plain.AddChange(c, "o")
+			hinted.AddChange(c, "o")
+		}
+		got, want := hinted.Ops(), plain.Ops()
+		if len(got) != len(want) {
+			t.Fatalf("round %d: %d ops with prefetch, %d without", round, len(got), len(want))
+		}
+		for i := range want {
+			if !sameOp(got[i], want[i]) {
+				t.Fatalf("round %d: op %d = %+v with prefetch, %+v without", round, i, got[i], want[i])
+			}
+		}
+	}
+}

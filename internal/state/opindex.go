@@ -1,6 +1,11 @@
 package state
 
-import "hash/maphash"
+import (
+	"hash/maphash"
+	"unsafe"
+
+	"github.com/syncd-io/syncd/internal/prefetch"
+)
 
 // opIndex finds the pending op of a (type, key) in a batch's ops: an
 // open-addressing hash table of positions in ops, keyed by a seeded 64-bit
@@ -103,4 +108,71 @@ func (x *opIndex) remap(inv []uint32) {
 func (x *opIndex) reset() {
 	clear(x.slots)
 	x.n = 0
+}
+
+// prefetcher overlaps the cache misses of lookups to come: told of the
+// (type, key) of a change a few changes ahead of the one being added, it
+// prefetches, on three successive calls, that change's index slot, then
+// its op, then its key's bytes and its value buffer, each stage reading
+// only what the previous one brought into cache. A lookup without a hint,
+// or with a wrong one (a probe past the first slot, an index grown since),
+// is as correct as ever: prefetching has no effect but speed.
+type prefetcher struct {
+	slot [prefetchStages]int // stage 2: the slot to read, or -1
+	op   [prefetchStages]int // stage 3: the op to read, or -1
+	n    int
+}
+
+// prefetchStages is how many calls a hint takes to go through its stages.
+const prefetchStages = 3
+
+// PrefetchAhead is how many changes ahead of the one being added the
+// caller should name in Prefetch: enough for every stage to have been
+// issued by the time the change is added.
+const PrefetchAhead = prefetchStages + 1
+
+// Prefetch tells the batch of a change the caller will add PrefetchAhead
+// changes from now. typ and key are only read during the call.
+func (b *Batch) Prefetch(typ, key string) {
+	x, p := &b.index, &b.pre
+	if x.slots == nil {
+		return
+	}
+	cur := p.n % prefetchStages
+	p.n++
+	// Stage 3 of the hint from two calls ago: its op is in cache.
+	if i := p.op[(cur+1)%prefetchStages]; i >= 0 && i < len(b.ops) { // (cur+1) is cur-2
+		op := &b.ops[i]
+		if len(op.Key) > 0 {
+			prefetch.Line(unsafe.Pointer(unsafe.StringData(op.Key)))
+		}
+		if v := op.Value; cap(v) > 0 {
+			prefetch.Line(unsafe.Pointer(unsafe.SliceData(v)))
+		} else if v := op.LastValue; cap(v) > 0 {
+			prefetch.Line(unsafe.Pointer(unsafe.SliceData(v)))
+		}
+	}
+	// Stage 2 of the hint from the last call: its slot is in cache.
+	prev := (cur + prefetchStages - 1) % prefetchStages
+	p.op[prev] = -1
+	if i := p.slot[prev]; i >= 0 && i < len(x.slots) {
+		if s := x.slots[i]; s != 0 {
+			if pos := int(uint32(s)) - 1; pos < len(b.ops) {
+				op := &b.ops[pos]
+				prefetch.Line(unsafe.Pointer(op))
+				prefetch.Line(unsafe.Pointer(&op.LastValue)) // the op's last cache line
+				p.op[prev] = pos
+			}
+		}
+	}
+	// Stage 1 of this hint.
+	var h uint64
+	if x.hash == nil {
+		h = hashOpKey(x.seed, typ, key)
+	} else {
+		h = x.hash(x.seed, typ, key)
+	}
+	i := int((h >> 32) & uint64(len(x.slots)-1))
+	prefetch.Line(unsafe.Pointer(&x.slots[i]))
+	p.slot[cur] = i
 }

@@ -213,6 +213,9 @@ func (l *streamLoop) read(ctx context.Context, t *txn, resp *consumer.Response) 
 		if err != nil {
 			return err
 		}
+		if !resp.Live {
+			prefetchAhead(t.batch, resp)
+		}
 		if err := l.add(t, resp, m); err != nil {
 			return err
 		}
@@ -226,6 +229,17 @@ func (l *streamLoop) read(ctx context.Context, t *txn, resp *consumer.Response) 
 		}
 	}
 	return nil
+}
+
+// prefetchAhead names to the batch the change state.PrefetchAhead messages
+// ahead in a catch-up, when it is already read, so that the cache misses of
+// its lookup overlap the work on the messages before it.
+func prefetchAhead(b *state.Batch, resp *consumer.Response) {
+	if m, ok := resp.Peek(state.PrefetchAhead); ok && m.Scan != nil {
+		if typ, key, ok := state.TypeKey(m.Scan); ok {
+			b.Prefetch(typ, key)
+		}
+	}
 }
 
 // add decodes one message into the batch: a change, a control event, or a
