@@ -76,9 +76,9 @@ type opKey struct {
 // It is not safe for concurrent use.
 type Batch struct {
 	ops      []Op
-	index    opIndex // position of each (type, key) in ops
-	pre      prefetcher
-	sorted   bool // ops is in (Type, Key) order
+	index    opIndex    // position of each (type, key) in ops
+	pre      prefetcher // lookups to come (see Prefetch)
+	sorted   bool       // ops is in (Type, Key) order
 	reset    bool
 	rejects  []Reject
 	txids    []string
