@@ -2,6 +2,7 @@ package consumer
 
 import (
 	"context"
+	"errors"
 	"sync"
 
 	"github.com/syncd-io/syncd/internal/jsonscan"
@@ -87,6 +88,11 @@ type ahead struct {
 	err   error // why the split ended early (nil: the body was read whole)
 	empty bool  // the body held no message
 
+	// taken is closed when the response is handed to the caller: only
+	// then does the goroutine request the one after it, so that it reads
+	// at most one response ahead of the caller's.
+	taken chan struct{}
+
 	// Set before ready is closed, which happens once the goroutine is done
 	// with this response (whether or not it requested another).
 	ready    chan struct{}
@@ -96,8 +102,12 @@ type ahead struct {
 }
 
 func newAhead() *ahead {
-	return &ahead{full: make(chan *page, readAheadPages), ready: make(chan struct{})}
+	return &ahead{full: make(chan *page, readAheadPages), taken: make(chan struct{}), ready: make(chan struct{})}
 }
+
+// errInterrupted ends a split that the chain was stopped in (the caller
+// left, or its ctx ended): the body was not read whole.
+var errInterrupted = errors.New("read-ahead interrupted")
 
 // chain is a read-ahead goroutine and the responses it reads: the first
 // one, whose body Next opened, then each next catch-up response it requested
@@ -105,7 +115,8 @@ func newAhead() *ahead {
 type chain struct {
 	quit   chan struct{}           // closed to stop the goroutine
 	done   chan struct{}           // closed when the goroutine has ended
-	cancel context.CancelCauseFunc // ends the requests the goroutine sent
+	ctx    context.Context         // the requests the goroutine sends live under it
+	cancel context.CancelCauseFunc // ends them
 	first  *call                   // the body Next opened
 	tail   *Response               // the latest response handed to the caller
 	once   sync.Once               // guards interrupt
@@ -132,11 +143,13 @@ func (r *Reader) startChain(ctx context.Context, resp *Response) {
 	ch := &chain{
 		quit:   make(chan struct{}),
 		done:   make(chan struct{}),
+		ctx:    cctx,
 		cancel: cancel,
 		first:  resp.body,
 		tail:   resp,
 	}
 	resp.ahead = newAhead()
+	close(resp.ahead.taken) // the caller has it
 	r.chain = ch
 	go r.runChain(cctx, ch, resp)
 }
@@ -150,6 +163,12 @@ func (r *Reader) runChain(ctx context.Context, ch *chain, resp *Response) {
 		a := resp.ahead
 		r.splitInto(ch, resp)
 		if !readsOn(resp, a.err) {
+			close(a.ready)
+			return
+		}
+		select { // one response ahead of the caller's at most
+		case <-a.taken:
+		case <-ch.quit:
 			close(a.ready)
 			return
 		}
@@ -179,6 +198,7 @@ func (r *Reader) splitInto(ch *chain, resp *Response) {
 	select {
 	case p = <-r.pages:
 	case <-ch.quit:
+		a.err = errInterrupted
 		return
 	}
 	// handOver passes the page on, unless it is empty, and takes a free
@@ -195,7 +215,7 @@ func (r *Reader) splitInto(ch *chain, resp *Response) {
 			return nil
 		case <-ch.quit:
 			p = nil
-			return errStopped
+			return errInterrupted
 		}
 	}
 	a.n, a.err = r.sp.split(r.br, func(m Message) error {
@@ -284,6 +304,8 @@ func (r *Reader) stopChain() {
 			r.pages <- p
 		}
 	}
+	// The goroutine reads one response ahead at most: the caller's and the
+	// next hold every page that is not back.
 	a := ch.tail.ahead
 	drain(a)
 	if next := a.next; next != nil && next.ahead != nil {
@@ -301,6 +323,12 @@ func (r *Reader) takeAhead(ctx context.Context, from Position) (resp *Response, 
 	if ch == nil {
 		return nil, false, nil
 	}
+	// The goroutine requests exactly the tail's next offset, if anything:
+	// any other position is not waited for.
+	if t := ch.tail; from.UpToDate || from.Offset != t.NextOffset || !t.whole {
+		r.stopChain()
+		return nil, false, nil
+	}
 	a := ch.tail.ahead
 	select {
 	case <-a.ready:
@@ -308,17 +336,24 @@ func (r *Reader) takeAhead(ctx context.Context, from Position) (resp *Response, 
 		r.stopChain()
 		return nil, false, ctx.Err()
 	}
-	if from.UpToDate || from.Offset != a.nextFrom.Offset || (a.next == nil && a.nextErr == nil) {
+	switch {
+	case a.next == nil && a.nextErr == nil:
 		r.stopChain()
 		return nil, false, nil
-	}
-	if a.nextErr != nil || a.next.body == nil {
-		r.stopChain() // the goroutine ended after this request
-	} else {
-		ch.tail = a.next
-	}
-	if a.nextErr != nil {
+	case a.nextErr != nil:
+		// A request that failed because the read-ahead's own ctx (the first
+		// Messages') ended is not the caller's failure: it asks itself.
+		cancelled := ch.ctx.Err() != nil
+		r.stopChain()
+		if cancelled {
+			return nil, false, nil
+		}
 		return nil, true, a.nextErr
+	case a.next.body == nil:
+		r.stopChain() // the goroutine ended after this request
+	default:
+		ch.tail = a.next
+		close(a.next.ahead.taken)
 	}
 	resp, err = r.accept(a.next, from)
 	return resp, true, err

@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"runtime"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -319,5 +321,172 @@ func TestPeekShowsWhatComesNext(t *testing.T) {
 	}
 	if _, ok := resp.Peek(1); ok {
 		t.Error("Peek after the loop showed a message")
+	}
+}
+
+// chained serves a catch-up of one-message responses, never up to date:
+// offset "-1" holds [1] and moves to "1", offset n holds [n+1] (or [] at
+// emptyAt) and moves to n+1. Each request's offset goes to asked.
+func chained(t *testing.T, emptyAt int, asked chan<- string) *fakeServer {
+	return newFake(t, func(w http.ResponseWriter, r *http.Request, _ int) {
+		off := r.URL.Query().Get("offset")
+		if asked != nil {
+			asked <- off
+		}
+		n := 0
+		if off != "-1" {
+			n, _ = strconv.Atoi(off)
+		}
+		body := "[" + strconv.Itoa(n+1) + "]"
+		if n == emptyAt {
+			body = "[]"
+		}
+		reply(w, 200, strconv.Itoa(n+1), false, false, body)
+	})
+}
+
+// The goroutine reads one response ahead of the caller's, not more: until
+// the caller takes the next response, nothing after it is requested; and
+// when the caller goes back, every page returns to the pool and the next
+// read works (an empty response read ahead used to leave pages out).
+func TestReadAheadOneResponseAhead(t *testing.T) {
+	t.Parallel()
+	asked := make(chan string, 16)
+	fs := chained(t, 1, asked)
+	r := newReader(t, fs.URL, Options{})
+	first := next(t, r, Position{})
+	assertMessages(t, messages(t, first), []string{"1"})
+	for _, want := range []string{"-1", "1"} {
+		if got := <-asked; got != want {
+			t.Fatalf("asked for %q, want %q", got, want)
+		}
+	}
+	// "1" (empty) is answered and read ahead whole; "2" waits for the caller.
+	for !closed(r.chain.tail.ahead.ready) || !closed(r.chain.tail.ahead.next.ahead.full) {
+		runtime.Gosched()
+	}
+	if q := fs.requests(); len(q) != 2 {
+		t.Fatalf("requests before the caller took the second response: %q, want 2", q)
+	}
+	second := next(t, r, Position{Offset: first.NextOffset})
+	assertMessages(t, messages(t, second), nil) // the empty one
+	if got := <-asked; got != "2" {
+		t.Fatalf("asked for %q, want 2", got)
+	}
+	// The caller goes back to its checkpoint (a failed commit).
+	again := next(t, r, Position{Offset: "-1"})
+	if n := len(r.pages); n != readAheadPages {
+		t.Errorf("after going back: %d pages in the pool, want %d", n, readAheadPages)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second) // a bound, not a wait
+	defer cancel()
+	var got []string
+	for m, err := range again.Messages(ctx) {
+		if err != nil {
+			t.Fatal(err)
+		}
+		got = append(got, string(m.Raw))
+	}
+	assertMessages(t, got, []string{"1"})
+}
+
+// When ctx ends while the goroutine waits for a page, Messages says so: a
+// body cut short never looks read whole.
+func TestReadAheadCancelMidBodyIsAnError(t *testing.T) {
+	t.Parallel()
+	body, want := bigBody(6000, 300) // ~2 MB: more than the pages
+	r := bodyReader(t, body)
+	resp := next(t, r, Position{})
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	n, sawErr := 0, false
+	for m, err := range resp.Messages(ctx) {
+		if err != nil {
+			sawErr = true
+			if !errors.Is(err, context.Canceled) {
+				t.Errorf("err = %v, want context.Canceled", err)
+			}
+			break
+		}
+		if m.Position == 10 {
+			for len(r.pages) > 0 { // the goroutine takes every free page, then waits
+				runtime.Gosched()
+			}
+			cancel()
+		}
+		n++
+	}
+	if !sawErr {
+		t.Fatalf("Messages ended with no error after %d of %d messages", n, len(want))
+	}
+}
+
+// A Next from another position than the one requested ahead does not wait
+// for that request's answer.
+func TestReadAheadOtherPositionDoesNotWait(t *testing.T) {
+	t.Parallel()
+	fs := newFake(t, func(w http.ResponseWriter, r *http.Request, _ int) {
+		if r.URL.Query().Get("offset") == "-1" {
+			reply(w, 200, "a", false, false, `[1]`)
+			return
+		}
+		<-r.Context().Done() // the next chunk never comes
+	})
+	r := newReader(t, fs.URL, Options{})
+	first := next(t, r, Position{})
+	assertMessages(t, messages(t, first), []string{"1"})
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second) // a bound, not a wait
+	defer cancel()
+	again, err := r.Next(ctx, Position{Offset: "-1"}) // back to the checkpoint
+	if err != nil {
+		t.Fatalf("Next from the checkpoint: %v", err)
+	}
+	assertMessages(t, messages(t, again), []string{"1"})
+}
+
+// A response requested ahead that failed because the ctx of the Messages
+// that started the read-ahead ended is not the caller's failure: Next asks
+// for the offset itself, without a retry.
+func TestReadAheadOwnCtxEndingIsNotNexts(t *testing.T) {
+	t.Parallel()
+	var held atomic.Bool
+	asked := make(chan struct{})
+	fs := newFake(t, func(w http.ResponseWriter, r *http.Request, _ int) {
+		if r.URL.Query().Get("offset") == "-1" {
+			reply(w, 200, "a", false, false, `[1]`)
+			return
+		}
+		if !held.Swap(true) {
+			close(asked)
+			<-r.Context().Done() // the request made ahead hangs until cancelled
+			return
+		}
+		reply(w, 200, "b", true, false, `[2]`)
+	})
+	retries := 0
+	r := newReader(t, fs.URL, fastRetry(Options{OnRetry: func(int, time.Duration, error) { retries++ }}))
+	first := next(t, r, Position{})
+	ctx, cancel := context.WithCancel(context.Background())
+	for _, err := range first.Messages(ctx) {
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	<-asked
+	cancel() // a per-response ctx, say
+	second := next(t, r, Position{Offset: first.NextOffset})
+	assertMessages(t, messages(t, second), []string{"2"})
+	if retries != 0 {
+		t.Errorf("%d retries: the read-ahead's cancelled request was taken for Next's", retries)
+	}
+}
+
+// closed reports whether ch, which holds no value, is closed.
+func closed[T any](ch chan T) bool {
+	select {
+	case <-ch:
+		return true
+	default:
+		return false
 	}
 }

@@ -89,7 +89,7 @@ func (resp *Response) readBody(ctx context.Context, yield func(Message, error) b
 	case err == nil:
 		r.settle(resp)
 	case errors.Is(err, errStopped):
-	case ctx.Err() != nil:
+	case ctx.Err() != nil: // the split was interrupted (errInterrupted) or its read failed
 		yield(Message{}, fmt.Errorf("GET %s at offset %q: read body: %w", resp.URL, resp.Offset, ctx.Err()))
 	default:
 		err = fmt.Errorf("GET %s at offset %q: read body: %w: %w", resp.URL, resp.Offset, ErrBrokenResponse, c.cause(err))

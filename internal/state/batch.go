@@ -145,9 +145,12 @@ func ownKeyStamp(key, ts string) (string, string) {
 	if ts != "" {
 		n += stampRoom(len(ts))
 	}
+	if n == 0 { // the decoder never gives an empty key; a caller might
+		return "", ""
+	}
 	buf := make([]byte, n)
 	copy(buf, key)
-	k := unsafe.String(&buf[0], len(key)) // a key is never empty
+	k := unsafe.String(unsafe.SliceData(buf), len(key))
 	if ts == "" {
 		return k, ""
 	}
@@ -331,7 +334,9 @@ func (b *Batch) AddReject(r Reject) {
 
 // Ops returns the coalesced ops in (Type, Key) byte order, the order in which
 // sinks write rows so that concurrent writers cannot deadlock. The slice is
-// owned by the batch and valid until its next Add or Clear.
+// owned by the batch and valid until its next Add or Clear, and so are the
+// ops' strings and byte slices: a later change of a key rewrites its op's
+// value and timestamp bytes in place. Copy what must outlive that.
 func (b *Batch) Ops() []Op {
 	if !b.sorted {
 		b.sortOps()

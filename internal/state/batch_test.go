@@ -385,3 +385,15 @@ func TestBatchPrefetchIsOnlyAHint(t *testing.T) {
 		}
 	}
 }
+
+// An empty key (which the decoder refuses, but AddChange's callers might
+// pass) is stored like any other.
+func TestBatchEmptyKey(t *testing.T) {
+	t.Parallel()
+	b := NewBatch()
+	b.AddChange(Change{Type: "t", Key: "", Op: Insert, Value: []byte(`1`)}, "o")
+	b.AddChange(Change{Type: "t", Key: "", Op: Update, Value: []byte(`2`), Timestamp: "2026-01-01T00:00:00Z"}, "o")
+	if ops := b.Ops(); len(ops) != 1 || ops[0].Key != "" || string(ops[0].Value) != "2" || ops[0].Timestamp != "2026-01-01T00:00:00Z" {
+		t.Fatalf("ops = %+v", ops)
+	}
+}
