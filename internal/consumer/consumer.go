@@ -39,4 +39,20 @@ type Message struct {
 	// step of the iteration. It is nil for a message not checked as a whole
 	// while splitting (one that spans reads, say): validate it yourself.
 	Scan *jsonscan.Result
+	// Prepared, when Options.NewPrepared is set and the message came through
+	// the read-ahead, holds what Prepared.Add made of it on the read-ahead
+	// goroutine, at index Index: the caller's own decoding, done on the
+	// second core. Like Raw, it is valid only until the next step.
+	Prepared Prepared
+	Index    int
+}
+
+// Prepared is a caller's per-page work on messages, done on the read-ahead
+// goroutine as each message is split (see Options.NewPrepared). Add is
+// called for every message of a page in order (scan is nil when the
+// message was not validated whole); Reset empties it for the next page.
+// raw and scan stay valid until Reset.
+type Prepared interface {
+	Add(raw []byte, scan *jsonscan.Result)
+	Reset()
 }

@@ -40,6 +40,10 @@ type Options struct {
 	// members have the members of their object values recorded. nil
 	// records them all.
 	ScanNested func(quotedName []byte) bool
+	// NewPrepared, when set, makes one Prepared per read-ahead page: the
+	// caller's first step on each message (decoding, say) then runs on the
+	// read-ahead goroutine, and Message.Prepared carries it.
+	NewPrepared func() Prepared
 	// InitialBackoff and MaxBackoff bound the retry delays (full jitter);
 	// zero means 100 ms and 30 s.
 	InitialBackoff time.Duration

@@ -35,6 +35,7 @@ type page struct {
 	scanned []bool // msgs[i] has scans[i]
 	scans   []jsonscan.Result
 	arena   []jsonscan.Member
+	prep    Prepared // Options.NewPrepared's, or nil
 }
 
 // add copies m into the page.
@@ -53,6 +54,13 @@ func (p *page) add(m Message) {
 	m.Raw, m.Scan = raw, nil
 	p.msgs = append(p.msgs, m)
 	p.scans = append(p.scans, res)
+	if p.prep != nil {
+		var scan *jsonscan.Result
+		if p.scanned[len(p.scanned)-1] {
+			scan = &p.scans[len(p.scans)-1]
+		}
+		p.prep.Add(raw, scan)
+	}
 }
 
 // full reports whether the page should be handed over.
@@ -65,13 +73,19 @@ func (p *page) message(i int) Message {
 	if p.scanned[i] {
 		m.Scan = &p.scans[i]
 	}
+	if p.prep != nil {
+		m.Prepared, m.Index = p.prep, i
+	}
 	return m
 }
 
 // reset empties the page for reuse, dropping buffers a big message grew.
 func (p *page) reset() {
+	if p.prep != nil {
+		p.prep.Reset()
+	}
 	if cap(p.data) > maxKeptPage {
-		*p = page{}
+		*p = page{prep: p.prep}
 		return
 	}
 	clear(p.msgs)
@@ -136,7 +150,11 @@ func (r *Reader) startChain(ctx context.Context, resp *Response) {
 	if r.pages == nil {
 		r.pages = make(chan *page, readAheadPages)
 		for range readAheadPages {
-			r.pages <- new(page)
+			p := new(page)
+			if r.opts.NewPrepared != nil {
+				p.prep = r.opts.NewPrepared()
+			}
+			r.pages <- p
 		}
 	}
 	cctx, cancel := context.WithCancelCause(ctx)

@@ -12,6 +12,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/syncd-io/syncd/internal/jsonscan"
 )
 
 // bigBody returns a JSON array of n objects, message i padded to about size
@@ -488,5 +490,59 @@ func closed[T any](ch chan T) bool {
 		return true
 	default:
 		return false
+	}
+}
+
+// recording is a Prepared that keeps what it was given.
+type recording struct {
+	raws   []string
+	scans  []bool
+	resets *atomic.Int32
+}
+
+func (p *recording) Add(raw []byte, scan *jsonscan.Result) {
+	p.raws = append(p.raws, string(raw))
+	p.scans = append(p.scans, scan != nil)
+}
+
+func (p *recording) Reset() {
+	p.raws, p.scans = p.raws[:0], p.scans[:0]
+	p.resets.Add(1)
+}
+
+// With NewPrepared, every message carries what its page's Prepared made of
+// it on the read-ahead goroutine: the same bytes, scanned when the message
+// is, and pages are reset as they are reused.
+func TestPreparedOnTheReadAhead(t *testing.T) {
+	t.Parallel()
+	body, want := bigBody(6000, 300)
+	fs := newFake(t, func(w http.ResponseWriter, _ *http.Request, _ int) {
+		w.Header().Set("Content-Type", "application/json")
+		w.Header().Set("Stream-Next-Offset", "9")
+		w.Header().Set("Stream-Up-To-Date", "true")
+		_, _ = w.Write(body)
+	})
+	var resets atomic.Int32
+	r := newReader(t, fs.URL, Options{NewPrepared: func() Prepared { return &recording{resets: &resets} }})
+	resp := next(t, r, Position{})
+	n := 0
+	for m, err := range resp.Messages(context.Background()) {
+		if err != nil {
+			t.Fatal(err)
+		}
+		p, ok := m.Prepared.(*recording)
+		if !ok {
+			t.Fatalf("message %d: Prepared = %T", m.Position, m.Prepared)
+		}
+		if got := p.raws[m.Index]; got != want[m.Position] || string(m.Raw) != got {
+			t.Fatalf("message %d: prepared %.30q, want %.30q", m.Position, got, want[m.Position])
+		}
+		if p.scans[m.Index] != (m.Scan != nil) {
+			t.Fatalf("message %d: prepared with scan %v, message has one: %v", m.Position, p.scans[m.Index], m.Scan != nil)
+		}
+		n++
+	}
+	if n != len(want) || resets.Load() == 0 {
+		t.Fatalf("%d messages, %d resets; want %d, some", n, resets.Load(), len(want))
 	}
 }

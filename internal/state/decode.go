@@ -94,33 +94,6 @@ func decodeScanned(raw []byte, r *jsonscan.Result, borrow bool) Event {
 // old_value.
 func ScanNested(quotedName []byte) bool { return fieldOf(quotedName) == headersField }
 
-// TypeKey returns the type and key of a message scanned with ScanNested
-// (or without a filter), as DecodeBorrowed would read them, aliasing raw,
-// when both are strings without escapes: a cheap look at a message ahead
-// of decoding it (see Batch.Prefetch). ok is false otherwise.
-func TypeKey(r *jsonscan.Result) (typ, key string, ok bool) {
-	var t, k []byte
-	for i := range r.Members {
-		if r.Members[i].Parent != -1 {
-			continue
-		}
-		switch fieldOf(r.Name(i)) {
-		case typeField:
-			t = r.Value(i)
-		case keyField:
-			k = r.Value(i)
-		}
-	}
-	if len(t) < 2 || len(k) < 2 || t[0] != '"' || k[0] != '"' {
-		return "", "", false
-	}
-	t, k = t[1:len(t)-1], k[1:len(k)-1]
-	if bytes.IndexByte(t, '\\') >= 0 || bytes.IndexByte(k, '\\') >= 0 {
-		return "", "", false
-	}
-	return borrowed(t), borrowed(k), true
-}
-
 // reject returns a reject event with the given reason.
 func reject(reason string) Event {
 	return Event{Kind: KindReject, Reason: reason}

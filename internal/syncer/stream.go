@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/syncd-io/syncd/internal/consumer"
+	"github.com/syncd-io/syncd/internal/jsonscan"
 	"github.com/syncd-io/syncd/internal/metrics"
 	"github.com/syncd-io/syncd/internal/sink"
 	"github.com/syncd-io/syncd/internal/state"
@@ -235,9 +236,13 @@ func (l *streamLoop) read(ctx context.Context, t *txn, resp *consumer.Response) 
 // ahead in a catch-up, when it is already read, so that the cache misses of
 // its lookup overlap the work on the messages before it.
 func prefetchAhead(b *state.Batch, resp *consumer.Response) {
-	if m, ok := resp.Peek(state.PrefetchAhead); ok && m.Scan != nil {
-		if typ, key, ok := state.TypeKey(m.Scan); ok {
-			b.Prefetch(typ, key)
+	m, ok := resp.Peek(state.PrefetchAhead)
+	if !ok {
+		return
+	}
+	if d, ok := m.Prepared.(*decoded); ok && d.ok[m.Index] {
+		if ev := &d.events[m.Index]; ev.Kind == state.KindChange {
+			b.Prefetch(ev.Change.Type, ev.Change.Key)
 		}
 	}
 }
@@ -277,9 +282,35 @@ func decode(m consumer.Message) state.Event {
 	if m.Truncated {
 		return state.Event{Kind: state.KindReject, Reason: fmt.Sprintf("message of %d bytes exceeds the limit of %d bytes", m.Size, len(m.Raw))}
 	}
+	if d, ok := m.Prepared.(*decoded); ok && d.ok[m.Index] {
+		return d.events[m.Index]
+	}
 	// The change's strings alias m.Raw: add hands it to the batch, which
 	// copies what it keeps, before the next message.
 	return state.DecodeBorrowed(m.Raw, m.Scan)
+}
+
+// decoded is a read-ahead page's messages decoded on the read-ahead
+// goroutine (consumer.Prepared): the stream loop, the busier of the two,
+// then only adds them to the batch. Only messages validated whole while
+// splitting are decoded there; their strings alias the page.
+type decoded struct {
+	events []state.Event
+	ok     []bool
+}
+
+func (d *decoded) Add(raw []byte, scan *jsonscan.Result) {
+	var ev state.Event
+	if scan != nil {
+		ev = state.DecodeBorrowed(raw, scan)
+	}
+	d.events = append(d.events, ev)
+	d.ok = append(d.ok, scan != nil)
+}
+
+func (d *decoded) Reset() {
+	clear(d.events)
+	d.events, d.ok = d.events[:0], d.ok[:0]
 }
 
 // check returns why a change may not enter the batch, or "": a type outside
@@ -358,6 +389,7 @@ func (l *streamLoop) report(res Result) {
 func (l *streamLoop) consumerOptions() consumer.Options {
 	o := l.opts.Consumer
 	o.ScanNested = state.ScanNested // the scan feeds state.DecodeBorrowed
+	o.NewPrepared = func() consumer.Prepared { return new(decoded) }
 	base, baseRetry := o.OnRequest, o.OnRetry
 	connected := false // an SSE connection was opened before: the next is a reconnect
 	o.OnRequest = func(mode string, status int) {
