@@ -86,8 +86,14 @@ func TestReadAheadDeliversEveryPageInOrder(t *testing.T) {
 			t.Errorf("%d of %d valid messages scanned while splitting", scanned, valid)
 		}
 	}
+	wantAllPages(t, r)
+}
+
+// wantAllPages checks that every read-ahead page is back in r's pool.
+func wantAllPages(t *testing.T, r *Reader) {
+	t.Helper()
 	if n := len(r.pages); n != readAheadPages {
-		t.Errorf("%d pages back after the responses, want %d", n, readAheadPages)
+		t.Errorf("%d pages in the pool, want all %d", n, readAheadPages)
 	}
 }
 
@@ -287,9 +293,7 @@ func TestReadAheadStopsWithTheCallerMidChain(t *testing.T) {
 		t.Fatalf("read again: %d messages, want %d", len(got), len(want))
 	}
 	_ = r.Close() // stops the goroutine reading "a" ahead
-	if n := len(r.pages); n != readAheadPages {
-		t.Errorf("%d pages back in the pool, want %d", n, readAheadPages)
-	}
+	wantAllPages(t, r)
 }
 
 // Peek shows the messages after the one being yielded that are already in
@@ -377,9 +381,7 @@ func TestReadAheadOneResponseAhead(t *testing.T) {
 	}
 	// The caller goes back to its checkpoint (a failed commit).
 	again := next(t, r, Position{Offset: "-1"})
-	if n := len(r.pages); n != readAheadPages {
-		t.Errorf("after going back: %d pages in the pool, want %d", n, readAheadPages)
-	}
+	wantAllPages(t, r)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second) // a bound, not a wait
 	defer cancel()
 	var got []string
