@@ -109,10 +109,9 @@ type ahead struct {
 
 	// Set before ready is closed, which happens once the goroutine is done
 	// with this response (whether or not it requested another).
-	ready    chan struct{}
-	next     *Response // the next catch-up response, requested ahead
-	nextFrom Position  // where next (or nextErr) was requested from
-	nextErr  error     // why requesting it failed
+	ready   chan struct{}
+	next    *Response // the next catch-up response, requested ahead from NextOffset
+	nextErr error     // why requesting it failed
 }
 
 func newAhead() *ahead {
@@ -195,7 +194,7 @@ func (r *Reader) runChain(ctx context.Context, ch *chain, resp *Response) {
 		if err == nil && next.body != nil {
 			next.ahead = newAhead()
 		}
-		a.next, a.nextFrom, a.nextErr = next, from, err
+		a.next, a.nextErr = next, err
 		close(a.ready)
 		if err != nil || next.body == nil {
 			return
