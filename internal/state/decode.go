@@ -25,8 +25,9 @@ type message struct {
 // array, bytes exactly as received) as a change, a control or a reject, so
 // that only events MaterializedState of @durable-streams/state would apply
 // reach a batch and everything else is dead-lettered with a precise reason.
-// A change's Value aliases raw; its strings do not (see DecodeBorrowed). Unknown fields are ignored
-// and, as with JSON.parse, the last of duplicate names wins.
+// A change's Value aliases raw; its strings do not (see DecodeBorrowed).
+// Unknown fields are ignored and, as with JSON.parse, the last of duplicate
+// names wins.
 //
 // Two messages that JSON.parse accepts are rejects here because neither
 // Postgres text/jsonb nor SQLite's JSON functions can store them faithfully:
