@@ -23,7 +23,8 @@ type streamLoop struct {
 	opts    *Options
 	log     *slog.Logger
 	metrics *metrics.Stream
-	allowed map[string]bool // nil: every type
+	allowed map[string]bool    // nil: every type
+	checker sink.ChangeChecker // the sink's, if it checks changes
 
 	committed  sink.Checkpoint // the stream's checkpoint as last loaded or committed
 	resyncFrom string          // while re-reading after a 410: the offset the server no longer retained
@@ -55,6 +56,7 @@ func newStreamLoop(st Stream, opts *Options) *streamLoop {
 		metrics: opts.Metrics.Stream(st.Name),
 		allowed: allowed,
 	}
+	l.checker, _ = opts.Sink.(sink.ChangeChecker)
 	l.status.snap = StreamStatus{Name: st.Name, URL: st.URL}
 	return l
 }
@@ -321,8 +323,8 @@ func (l *streamLoop) check(c state.Change) string {
 	if l.allowed != nil && !l.allowed[c.Type] {
 		return fmt.Sprintf("type %q is not in the stream's allowed types", c.Type)
 	}
-	if cc, ok := l.opts.Sink.(sink.ChangeChecker); ok {
-		if reason := cc.CheckChange(c); reason != "" {
+	if l.checker != nil {
+		if reason := l.checker.CheckChange(c); reason != "" {
 			return reason
 		}
 	}

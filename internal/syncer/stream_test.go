@@ -14,6 +14,7 @@ import (
 	"github.com/syncd-io/syncd/internal/metrics"
 	"github.com/syncd-io/syncd/internal/sink"
 	"github.com/syncd-io/syncd/internal/sink/sqlite"
+	"github.com/syncd-io/syncd/internal/state"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
@@ -255,5 +256,36 @@ func TestShutdownMidTransaction(t *testing.T) {
 			}
 			assertSynced(t, f.db, "rec", f.model(t))
 		})
+	}
+}
+
+// checkingSink is a real sink that also checks changes (sink.ChangeChecker),
+// refusing every one of type refuse.
+type checkingSink struct {
+	sink.Writer
+	refuse string
+}
+
+func (c checkingSink) CheckChange(ch state.Change) string {
+	if ch.Type == c.refuse {
+		return "refused by the sink: " + ch.Type
+	}
+	return ""
+}
+
+// A sink that checks changes is asked about each one: a refused change is
+// invalid input, handled by the stream's policy.
+func TestSinkChecksChanges(t *testing.T) {
+	f := newFixture(t, 10)
+	var typ string
+	for k := range f.model(t).rows {
+		typ = k
+		break
+	}
+	f.opts.Sink = checkingSink{Writer: f.db, refuse: typ}
+	f.opts.OnInvalid = Halt
+	var he *HaltError
+	if err := f.run(t, t.Context()); !errors.As(err, &he) || he.Reason != "refused by the sink: "+typ {
+		t.Fatalf("run: %v, want a halt with the sink's reason for type %q", err, typ)
 	}
 }
