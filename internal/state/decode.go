@@ -33,29 +33,23 @@ type message struct {
 // Postgres text/jsonb nor SQLite's JSON functions can store them faithfully:
 // bytes that are not UTF-8 (RFC 8259 requires UTF-8 anyway) and a \u0000
 // escape anywhere in the message.
-func Decode(raw []byte) Event {
-	s := jsonscan.Scanner{Nested: ScanNested}
-	r, ok := s.Valid(raw)
-	if !ok {
-		return reject("invalid JSON: " + syntaxError(raw))
-	}
-	return DecodeScanned(raw, r)
-}
+func Decode(raw []byte) Event { return decode(raw, nil, false) }
 
 // DecodeScanned is Decode for a message already validated by a
 // jsonscan.Scanner (as the consumer does while it splits a response): r is
 // what that scan learned about raw, which must be exactly one valid JSON
 // value, optionally surrounded by whitespace.
-func DecodeScanned(raw []byte, r *jsonscan.Result) Event {
-	return decodeScanned(raw, r, false)
-}
+func DecodeScanned(raw []byte, r *jsonscan.Result) Event { return decode(raw, r, false) }
 
 // DecodeBorrowed is DecodeScanned (Decode when r is nil) without copying
 // the change's strings: Type, Key, TxID and Timestamp alias raw, like Value,
 // and are valid only while raw's bytes are. It is for a caller that hands
 // the change straight to Batch.AddChange, which copies what it keeps: one
 // allocation per message fewer on a catch-up's hottest path.
-func DecodeBorrowed(raw []byte, r *jsonscan.Result) Event {
+func DecodeBorrowed(raw []byte, r *jsonscan.Result) Event { return decode(raw, r, true) }
+
+// decode validates raw first when r is nil, then decodes it.
+func decode(raw []byte, r *jsonscan.Result, borrow bool) Event {
 	if r == nil {
 		s := jsonscan.Scanner{Nested: ScanNested}
 		var ok bool
@@ -63,7 +57,7 @@ func DecodeBorrowed(raw []byte, r *jsonscan.Result) Event {
 			return reject("invalid JSON: " + syntaxError(raw))
 		}
 	}
-	return decodeScanned(raw, r, true)
+	return decodeScanned(raw, r, borrow)
 }
 
 func decodeScanned(raw []byte, r *jsonscan.Result, borrow bool) Event {
