@@ -322,12 +322,12 @@ func (r *Reader) stopChain() {
 		}
 	}
 	// The goroutine reads one response ahead at most: the caller's and the
-	// next hold every page that is not back.
+	// next hold every page that is not back. (It closed every body it
+	// read, the next one's included.)
 	a := ch.tail.ahead
 	drain(a)
 	if next := a.next; next != nil && next.ahead != nil {
 		drain(next.ahead)
-		next.body.close()
 	}
 }
 

@@ -242,7 +242,7 @@ func prefetchAhead(b *state.Batch, resp *consumer.Response) {
 	if !ok {
 		return
 	}
-	if d, ok := m.Prepared.(*decoded); ok && d.ok[m.Index] {
+	if d, ok := m.Prepared.(*decoded); ok {
 		if ev := &d.events[m.Index]; ev.Kind == state.KindChange {
 			b.Prefetch(ev.Change.Type, ev.Change.Key)
 		}
@@ -284,7 +284,7 @@ func decode(m consumer.Message) state.Event {
 	if m.Truncated {
 		return state.Event{Kind: state.KindReject, Reason: fmt.Sprintf("message of %d bytes exceeds the limit of %d bytes", m.Size, len(m.Raw))}
 	}
-	if d, ok := m.Prepared.(*decoded); ok && d.ok[m.Index] {
+	if d, ok := m.Prepared.(*decoded); ok && d.events[m.Index].Kind != 0 {
 		return d.events[m.Index]
 	}
 	// The change's strings alias m.Raw: add hands it to the batch, which
@@ -295,10 +295,10 @@ func decode(m consumer.Message) state.Event {
 // decoded is a read-ahead page's messages decoded on the read-ahead
 // goroutine (consumer.Prepared): the stream loop, the busier of the two,
 // then only adds them to the batch. Only messages validated whole while
-// splitting are decoded there; their strings alias the page.
+// splitting are decoded there (the others stay zero, of no Kind); their
+// strings alias the page.
 type decoded struct {
 	events []state.Event
-	ok     []bool
 }
 
 func (d *decoded) Add(raw []byte, scan *jsonscan.Result) {
@@ -307,12 +307,11 @@ func (d *decoded) Add(raw []byte, scan *jsonscan.Result) {
 		ev = state.DecodeBorrowed(raw, scan)
 	}
 	d.events = append(d.events, ev)
-	d.ok = append(d.ok, scan != nil)
 }
 
 func (d *decoded) Reset() {
 	clear(d.events)
-	d.events, d.ok = d.events[:0], d.ok[:0]
+	d.events = d.events[:0]
 }
 
 // check returns why a change may not enter the batch, or "": a type outside
