@@ -36,8 +36,10 @@ var errStopped = errors.New("iteration stopped")
 // Messages iterates the response's messages in order, streaming the body
 // through the splitter (never buffering a whole catch-up body): a goroutine
 // reads and splits a few pages of messages ahead of the caller, so that
-// reading and decoding use two cores. Message.Raw and Message.Scan are
-// valid only until the next iteration step.
+// reading and decoding use two cores, and when the body ends short of the
+// stream's end, requests and reads the next catch-up response (see
+// readahead.go). Message.Raw, Message.Scan and Message.Prepared are valid
+// only until the next iteration step.
 //
 // If the body breaks (truncated, corrupt, connection dropped, idle), the
 // iterator yields one (Message{}, err) with err wrapping ErrBrokenResponse and
