@@ -1,6 +1,10 @@
 package sink
 
-import "github.com/syncd-io/syncd/internal/state"
+import (
+	"context"
+
+	"github.com/syncd-io/syncd/internal/state"
+)
 
 // ChangeChecker is implemented by sinks that cannot store every change the
 // State Protocol allows (MySQL's index limits bound the length of keys,
@@ -25,4 +29,15 @@ func (f *Flow[S]) dropIndex(name, index string) string {
 		return d.DropTableIndex(name, index)
 	}
 	return f.d.DropIndex(index)
+}
+
+// TablePreparer is implemented by sinks that create entity tables in
+// transactions of their own (Postgres, MySQL): the stream loop hands it each
+// type as a catch-up first meets it, so that the table exists before the
+// commit, which then only writes rows. On SQLite, the one writer, the DDL
+// rides in the data transaction instead.
+type TablePreparer interface {
+	// PrepareTable registers and creates the table of typ, as a write of
+	// the type would, if it does not exist yet.
+	PrepareTable(ctx context.Context, typ string) error
 }

@@ -367,6 +367,12 @@ func (b *Batch) Rejects() []Reject { return b.rejects }
 // for the read-your-writes table. The slice is owned by the batch.
 func (b *Batch) TxIDs() []string { return b.txids }
 
+// Types returns the entity types of the changes added, each once in the
+// order first seen. It may also name types of changes cleared since (Clear
+// keeps them while they are few). The slice is owned by the batch: read it
+// before the next Add.
+func (b *Batch) Types() []string { return b.types.types }
+
 // Events returns the number of change events added, counted before
 // coalescing (the checkpoint's events_applied counts these).
 func (b *Batch) Events() int { return b.events }

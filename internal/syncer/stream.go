@@ -25,6 +25,7 @@ type streamLoop struct {
 	metrics *metrics.Stream
 	allowed map[string]bool    // nil: every type
 	checker sink.ChangeChecker // the sink's, if it checks changes
+	tables  tablesAhead        // creates the tables of new types while the loop reads on
 
 	committed  sink.Checkpoint // the stream's checkpoint as last loaded or committed
 	resyncFrom string          // while re-reading after a 410: the offset the server no longer retained
@@ -57,6 +58,8 @@ func newStreamLoop(st Stream, opts *Options) *streamLoop {
 		allowed: allowed,
 	}
 	l.checker, _ = opts.Sink.(sink.ChangeChecker)
+	l.tables.p, _ = opts.Sink.(sink.TablePreparer)
+	l.tables.log = l.log
 	l.status.snap = StreamStatus{Name: st.Name, URL: st.URL}
 	return l
 }
@@ -132,6 +135,7 @@ func (l *streamLoop) follow(ctx context.Context, r *consumer.Reader) error {
 	l.progress.start(time.Now())
 	t := l.begin()
 	defer func() { l.end(ctx, t) }()
+	defer l.tables.wait()
 	pos := l.restartPosition(t)
 	for {
 		resp, err := r.Next(ctx, pos)
@@ -149,6 +153,7 @@ func (l *streamLoop) follow(ctx context.Context, r *consumer.Reader) error {
 		} else if err != nil {
 			return err
 		}
+		l.tables.start(ctx, t.batch)
 		pos = consumer.Position{Offset: resp.NextOffset, Cursor: resp.Cursor, UpToDate: resp.UpToDate}
 		t.bytes += resp.Bytes
 		l.metrics.Read(resp.Bytes)
@@ -226,6 +231,7 @@ func (l *streamLoop) read(ctx context.Context, t *txn, resp *consumer.Response) 
 			l.progress.message(l.log, m.Size)
 		}
 		if t.full() {
+			l.tables.wait()
 			if err := t.flushBehind(ctx, resp.Offset); err != nil {
 				return err
 			}
@@ -361,6 +367,7 @@ func (l *streamLoop) commit(ctx context.Context, t *txn, resp *consumer.Response
 		l.setCommitted(c, boundary)
 		return nil
 	}
+	l.tables.wait()
 	res, err := t.commit(ctx, c, sink.Commit{NextOffset: resp.NextOffset, UpToDate: resp.UpToDate, Closed: resp.Closed})
 	if err != nil {
 		return err

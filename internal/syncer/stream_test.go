@@ -3,6 +3,7 @@ package syncer
 import (
 	"context"
 	"errors"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -271,6 +272,54 @@ func (c checkingSink) CheckChange(ch state.Change) string {
 		return "refused by the sink: " + ch.Type
 	}
 	return ""
+}
+
+// preparingSink is a real sink that also prepares tables
+// (sink.TablePreparer): it records each type it is asked for, with the
+// number of commits made by then.
+type preparingSink struct {
+	sink.Writer
+	mu       sync.Mutex
+	commits  *int
+	prepared map[string][]int // type → commits made at each call
+}
+
+func (p *preparingSink) PrepareTable(_ context.Context, typ string) error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.prepared[typ] = append(p.prepared[typ], *p.commits)
+	return nil
+}
+
+// The loop hands the sink each type once, as the catch-up meets it: before
+// the commit that writes its rows.
+func TestTablesPreparedBeforeCommit(t *testing.T) {
+	f := newFixture(t, 10)
+	commits := 0
+	p := &preparingSink{Writer: f.db, commits: &commits, prepared: map[string][]int{}}
+	f.opts.Sink = p
+	onCommit := f.opts.OnCommit
+	f.opts.OnCommit = func(r Result) {
+		p.mu.Lock()
+		commits++
+		p.mu.Unlock()
+		onCommit(r)
+	}
+	if err := f.run(t, t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	want := f.model(t).rows
+	if len(want) == 0 {
+		t.Fatal("the recorded stream has no rows")
+	}
+	for typ := range want {
+		if calls := p.prepared[typ]; !slices.Equal(calls, []int{0}) {
+			t.Errorf("type %q prepared with %v commits made at each call, want once before the first commit", typ, calls)
+		}
+	}
+	if commits == 0 {
+		t.Fatal("no commit")
+	}
 }
 
 // A sink that checks changes is asked about each one: a refused change is

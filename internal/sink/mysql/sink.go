@@ -49,6 +49,7 @@ var (
 	_ sink.Sink          = (*Sink)(nil)
 	_ sink.Inspector     = (*Sink)(nil)
 	_ sink.ChangeChecker = (*Sink)(nil)
+	_ sink.TablePreparer = (*Sink)(nil)
 )
 
 // server is what the sink learned of the server when it connected.

@@ -96,3 +96,9 @@ func (s *Sink) table(ctx context.Context, typ string) (*entity, error) {
 func placeholders(n int) string {
 	return "(" + strings.TrimSuffix(strings.Repeat("?, ", n), ", ") + ")"
 }
+
+// PrepareTable implements sink.TablePreparer.
+func (s *Sink) PrepareTable(ctx context.Context, typ string) error {
+	_, err := s.table(ctx, typ)
+	return err
+}

@@ -119,3 +119,9 @@ func (s *Sink) table(ctx context.Context, typ string) (*entity, error) {
 	s.flow.Remember(map[string]*entity{typ: t})
 	return t, nil
 }
+
+// PrepareTable implements sink.TablePreparer.
+func (s *Sink) PrepareTable(ctx context.Context, typ string) error {
+	_, err := s.table(ctx, typ)
+	return err
+}

@@ -23,7 +23,10 @@ type tx struct {
 	tx     pgx.Tx
 }
 
-var _ sink.TxDriver = (*tx)(nil)
+var (
+	_ sink.TxDriver      = (*tx)(nil)
+	_ sink.TablePreparer = (*Sink)(nil)
+)
 
 // Begin opens the stream's transaction with the checkpoint compare-and-set
 // guard as its first statement. It returns sink.ErrConflict when the stored

@@ -270,3 +270,45 @@ func testNoLeases(t *testing.T, s Sink) {
 		t.Fatal("Capabilities().Leases is false but Leases() is not nil")
 	}
 }
+
+// testPrepareTable: a sink that creates tables ahead of the commit
+// (sink.TablePreparer) registers and creates the table of a new type, once
+// however often it is asked, and the first commit of the type writes into
+// that table.
+func testPrepareTable(t *testing.T, s Sink) {
+	p, ok := s.(sink.TablePreparer)
+	if !ok {
+		t.Skipf("%T creates tables only in the data transaction", s)
+	}
+	for range 2 {
+		if err := p.PrepareTable(ctx(t), "early bird"); err != nil {
+			t.Fatalf("PrepareTable: %v", err)
+		}
+	}
+	types, err := s.Types(ctx(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var name string
+	for _, tt := range types {
+		if tt.Type == "early bird" {
+			name = tt.Table
+		}
+	}
+	if name == "" {
+		t.Fatalf("types after PrepareTable: %+v, want \"early bird\" registered", types)
+	}
+	if rows := fullRows(t, s, "early bird"); len(rows) != 0 {
+		t.Fatalf("rows of a prepared table: %+v, want none", rows)
+	}
+	checkpoint(t, s, "s")
+	commit(t, s, "s", "-1", "1", batch(upsert("early bird", "k", `"worm"`)))
+	wantRows(t, s, "early bird", map[string]string{"k": `"worm"`})
+	types, err = s.Types(ctx(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := len(types); n != 1 || types[0].Table != name {
+		t.Fatalf("types after the commit: %+v, want only %q in table %s", types, "early bird", name)
+	}
+}

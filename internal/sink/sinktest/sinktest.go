@@ -59,6 +59,7 @@ func Run(t *testing.T, open Opener) {
 		{"Result", testResult},
 		{"LargeBatch", testLargeBatch},
 		{"ManyLongTxIDs", testManyLongTxIDs},
+		{"PrepareTable", testPrepareTable},
 	}
 	t.Run("MigrateIdempotent", func(t *testing.T) {
 		t.Parallel()
