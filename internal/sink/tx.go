@@ -26,10 +26,29 @@ type TxDriver interface {
 	Abort(ctx context.Context, cause error) error
 }
 
+// FinalWriteDriver is implemented by drivers that write a transaction's last
+// batch better together with the commit than before it (SQLite: a table
+// that is empty takes the batch's rows straight from it under the write
+// lock, instead of through the staging tables).
+type FinalWriteDriver interface {
+	// WriteCommit is Write(b) then Commit(c, txids), txids including b's.
+	WriteCommit(ctx context.Context, b *Batch, c Commit, txids []string, rec *Recorder) error
+}
+
+// FinalWriter is implemented by every Tx that NewTx returns.
+type FinalWriter interface {
+	// WriteCommit writes b, the transaction's last batch, and commits: it
+	// is Write(b) followed by Commit(c), in one step where the dialect can
+	// do better. Errors are Commit's.
+	WriteCommit(ctx context.Context, b *Batch, c Commit) (Result, error)
+}
+
 // NewTx returns the stream's transaction, run by d.
 func NewTx(stream string, d TxDriver) Tx {
 	return &tx{stream: stream, d: d, seen: map[string]struct{}{}}
 }
+
+var _ FinalWriter = (*tx)(nil)
 
 // tx is the transaction skeleton every dialect shares.
 type tx struct {
@@ -71,20 +90,45 @@ func (t *tx) Write(ctx context.Context, b *Batch) error {
 	if err := t.d.Write(ctx, b, &t.rec); err != nil {
 		return t.fail(ctx, fmt.Errorf("write %s: %w", t.stream, err))
 	}
+	t.addTxIDs(b)
+	return nil
+}
+
+// addTxIDs adds b's txids not seen before, in first-seen order.
+func (t *tx) addTxIDs(b *Batch) {
 	for _, id := range b.TxIDs() {
 		if _, ok := t.seen[id]; !ok {
 			t.seen[id] = struct{}{}
 			t.txids = append(t.txids, id)
 		}
 	}
-	return nil
+}
+
+func (t *tx) WriteCommit(ctx context.Context, b *Batch, c Commit) (Result, error) {
+	d, ok := t.d.(FinalWriteDriver)
+	if !ok {
+		if err := t.Write(ctx, b); err != nil {
+			return Result{}, err
+		}
+		return t.Commit(ctx, c)
+	}
+	if err := t.usable(); err != nil {
+		return Result{}, err
+	}
+	t.addTxIDs(b)
+	return t.commitWith(ctx, c, func() error { return d.WriteCommit(ctx, b, c, t.txids, &t.rec) })
 }
 
 func (t *tx) Commit(ctx context.Context, c Commit) (Result, error) {
 	if err := t.usable(); err != nil {
 		return Result{}, err
 	}
-	if err := t.d.Commit(ctx, c, t.txids, &t.rec); err != nil {
+	return t.commitWith(ctx, c, func() error { return t.d.Commit(ctx, c, t.txids, &t.rec) })
+}
+
+// commitWith ends the transaction with commit, the driver's.
+func (t *tx) commitWith(ctx context.Context, c Commit, commit func() error) (Result, error) {
+	if err := commit(); err != nil {
 		return Result{}, t.fail(ctx, fmt.Errorf("commit %s at %s: %w", t.stream, c.NextOffset, err))
 	}
 	t.done = true

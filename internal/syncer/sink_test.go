@@ -121,6 +121,21 @@ func (t *faultyTx) Commit(ctx context.Context, c sink.Commit) (sink.Result, erro
 	return res, err
 }
 
+// WriteCommit takes the faults of a write and then of a commit, the two
+// steps it stands for, so that the loop meets them in the sink's final
+// write too.
+func (t *faultyTx) WriteCommit(ctx context.Context, b *sink.Batch, c sink.Commit) (sink.Result, error) {
+	for _, op := range []string{"write", "commit"} {
+		if err := t.f.take(op); err != nil {
+			_ = t.Tx.Rollback(ctx)
+			return sink.Result{}, err
+		}
+	}
+	res, err := t.Tx.(sink.FinalWriter).WriteCommit(ctx, b, c)
+	t.f.conflict("commit", err)
+	return res, err
+}
+
 // conflict records a conflict the real sink answered.
 func (f *faultySink) conflict(op string, err error) {
 	if errors.Is(err, sink.ErrConflict) {

@@ -31,7 +31,7 @@ type Result struct {
 	Checkpoint sink.Checkpoint // the stream's checkpoint after the commit
 	Counts
 	sink.Result
-	Duration time.Duration // from the checkpoint write to the commit's end
+	Duration time.Duration // writing the last batch and committing (syncd_commit_duration_seconds)
 }
 
 // txn is one stream transaction in the making, from the first message after
@@ -201,13 +201,36 @@ func (t *txn) counted(b *state.Batch) {
 // commit writes what is pending and the checkpoint c (compare-and-set
 // against t.expect) in the one sink transaction, and returns what it did.
 // After it returns, successful or not, the transaction is over.
+//
+// The pending batch goes with the commit when the sink transaction writes a
+// last batch better that way (sink.FinalWriter; SQLite loads an empty
+// table straight from it); otherwise it is written first.
 func (t *txn) commit(ctx context.Context, cp sink.Checkpoint, c sink.Commit) (Result, error) {
-	if err := t.flush(ctx, c.NextOffset); err != nil {
+	if err := t.wait(); err != nil {
 		return Result{}, err
 	}
-	c.Events, c.Rejects = t.count.Events, t.count.Rejects
+	if err := t.begin(ctx); err != nil {
+		return Result{}, err
+	}
 	start := time.Now()
-	written, err := t.tx.Commit(ctx, c)
+	final, ok := t.tx.(sink.FinalWriter)
+	if !ok {
+		if err := t.flush(ctx, c.NextOffset); err != nil {
+			return Result{}, err
+		}
+	} else {
+		t.counted(t.batch)
+	}
+	c.Events, c.Rejects = t.count.Events, t.count.Rejects
+	var written sink.Result
+	var err error
+	if ok {
+		written, err = final.WriteCommit(ctx, t.batch, c)
+		t.batch.Clear()
+		t.batch.SetSeqBase(t.seqBase + t.count.Events)
+	} else {
+		written, err = t.tx.Commit(ctx, c)
+	}
 	t.tx = nil
 	if errors.Is(err, sink.ErrConflict) {
 		return Result{}, sink.ErrConflict

@@ -148,10 +148,8 @@ func commit(t testing.TB, s sink.Sink, stream, from, to string, b *sink.Batch) s
 		t.Fatalf("begin %s at %s: %v", stream, from, err)
 	}
 	t.Cleanup(func() { _ = tx.Rollback(context.Background()) })
-	if err := tx.Write(c, b); err != nil {
-		t.Fatalf("write %s: %v", stream, err)
-	}
-	res, err := tx.Commit(c, sink.Commit{NextOffset: to, UpToDate: true, Events: int64(b.Events()), Rejects: int64(len(b.Rejects()))})
+	// The batch goes with the commit, as the stream loop's last batch does.
+	res, err := tx.(sink.FinalWriter).WriteCommit(c, b, sink.Commit{NextOffset: to, UpToDate: true, Events: int64(b.Events()), Rejects: int64(len(b.Rejects()))})
 	if err != nil {
 		t.Fatalf("commit %s at %s: %v", stream, to, err)
 	}

@@ -17,6 +17,10 @@ type stmts struct {
 	// CONFLICT clause, for such a table (see applyRows).
 	empty, load string
 
+	// insert is the head of an INSERT of entityColumns from VALUES rows,
+	// which loads such a table straight from a batch (see tx.load).
+	insert string
+
 	// The same for a table with soft deletes: upsertSoft clears deleted_at;
 	// softDelete marks live rows deleted with the delete's metadata (args:
 	// the commit time, stream, type).
@@ -52,6 +56,7 @@ func (dialect) prepare(name string, scope table.KeyScope) stmts {
 				txid = excluded.txid, event_time = excluded.event_time,
 				synced_offset = excluded.synced_offset, synced_at = excluded.synced_at`, pk),
 		load:   load,
+		insert: fmt.Sprintf(`INSERT INTO %s (key, value, stream, txid, event_time, synced_offset, synced_at) VALUES `, ident(name)),
 		empty:  fmt.Sprintf(`SELECT NOT EXISTS (SELECT 1 FROM %s%s)`, ident(name), emptyWhere),
 		delete: fmt.Sprintf(`DELETE FROM %s WHERE %skey IN (SELECT key FROM temp.syncd_stage WHERE type = ? AND del)`, ident(name), deleteWhere),
 		// A delete that replaced a write of the key (s.value) also
@@ -65,6 +70,9 @@ func (dialect) prepare(name string, scope table.KeyScope) stmts {
 	st.upsertSoft = st.upsert + ", deleted_at = NULL"
 	return st
 }
+
+// entityColumns is the number of columns stmts.insert fills per row.
+const entityColumns = 7
 
 // scopeArgs are the arguments of the empty query: the stream in key scope
 // stream, none otherwise.

@@ -126,23 +126,41 @@ func (t *tx) Write(ctx context.Context, b *sink.Batch, _ *sink.Recorder) error {
 		if err := t.stageOps(ctx, b.Ops()); err != nil {
 			return err
 		}
-		if err := t.stageHistoryRows(ctx, b.History()); err != nil {
-			return err
-		}
-		if err := t.stageRejects(ctx, b.Rejects()); err != nil {
-			return err
-		}
-		last := "" // ops come in type order: one lookup per type
-		for i, op := range b.Ops() {
-			if i == 0 || op.Type != last {
-				t.types[op.Type], last = struct{}{}, op.Type
-			}
-		}
-		for _, h := range b.History() {
-			t.historyTypes[h.Type] = struct{}{}
-		}
-		return nil
+		return t.stageRest(ctx, b)
 	})
+}
+
+// stageRest stages what a batch holds besides ops: history rows and rejects.
+func (t *tx) stageRest(ctx context.Context, b *sink.Batch) error {
+	if err := t.stageHistoryRows(ctx, b.History()); err != nil {
+		return err
+	}
+	if err := t.stageRejects(ctx, b.Rejects()); err != nil {
+		return err
+	}
+	for _, h := range b.History() {
+		t.historyTypes[h.Type] = struct{}{}
+	}
+	return nil
+}
+
+// WriteCommit implements sink.FinalWriteDriver: the last batch's ops are
+// not staged ahead but kept for applyRows, which inserts the ops of a type
+// whose table is empty (a first catch-up) straight into it under the write
+// lock, and stages the others there. A first load then writes each row
+// once instead of into the staging table first (and, past the page cache,
+// its temp file). A batch with a reset, or after one, takes Write's way.
+func (t *tx) WriteCommit(ctx context.Context, b *sink.Batch, c sink.Commit, txids []string, rec *sink.Recorder) error {
+	if b.HasReset() || t.reset {
+		if err := t.Write(ctx, b, rec); err != nil {
+			return err
+		}
+		return t.Commit(ctx, c, txids, rec)
+	}
+	if err := t.inTemp(ctx, func() error { return t.stageRest(ctx, b) }); err != nil {
+		return err
+	}
+	return t.commit(ctx, c, txids, rec, b.Ops())
 }
 
 // inTemp runs f in a transaction that writes only the connection's temp
@@ -181,6 +199,12 @@ func (t *tx) stageTxIDs(ctx context.Context, txids []string) error {
 
 // stageOps stages the ops, stageChunk rows per statement.
 func (t *tx) stageOps(ctx context.Context, ops []state.Op) error {
+	last := "" // ops come in type order: one lookup per type
+	for i, op := range ops {
+		if i == 0 || op.Type != last {
+			t.types[op.Type], last = struct{}{}, op.Type
+		}
+	}
 	var typ, offset boxed
 	txid := boxed{null: true}
 	err := t.insertRows(ctx, stageOpsInsert, stageOpsConflict, stageOpColumns, len(ops), func(i int, args []any) []any {
@@ -345,11 +369,17 @@ func nullIfEmpty(s string) any {
 // and commits. sink.ErrConflict means another writer moved the checkpoint
 // since Begin; nothing was committed.
 func (t *tx) Commit(ctx context.Context, c sink.Commit, txids []string, rec *sink.Recorder) error {
+	return t.commit(ctx, c, txids, rec, nil)
+}
+
+// commit is Commit with the last batch's ops, pending, not staged yet (see
+// WriteCommit).
+func (t *tx) commit(ctx context.Context, c sink.Commit, txids []string, rec *sink.Recorder, pending []state.Op) error {
 	if err := t.stageTxIDs(ctx, txids); err != nil {
 		return err
 	}
 	created := make(map[string]*entity)
-	if err := t.s.writeTx(ctx, t.conn, func() error { return t.apply(ctx, c, created, rec) }); err != nil {
+	if err := t.s.writeTx(ctx, t.conn, func() error { return t.apply(ctx, c, created, rec, pending) }); err != nil {
 		return err
 	}
 	t.s.flow.Remember(created)
@@ -382,7 +412,7 @@ func (t *tx) clearStage(ctx context.Context) {
 }
 
 // apply runs inside the write transaction.
-func (t *tx) apply(ctx context.Context, c sink.Commit, created map[string]*entity, rec *sink.Recorder) error {
+func (t *tx) apply(ctx context.Context, c sink.Commit, created map[string]*entity, rec *sink.Recorder, pending []state.Op) error {
 	ts := now()
 	res, err := t.conn.ExecContext(ctx, `UPDATE syncd_checkpoints SET next_offset = ?, up_to_date = ?, closed = ?,
 		events_applied = events_applied + ?, rejects = rejects + ?, updated_at = ?, halted = ''
@@ -401,7 +431,7 @@ func (t *tx) apply(ctx context.Context, c sink.Commit, created map[string]*entit
 		}
 		rec.Touch(tables...)
 	}
-	if err := t.applyRows(ctx, ts, created, rec); err != nil {
+	if err := t.applyRows(ctx, ts, created, rec, pending); err != nil {
 		return err
 	}
 	if err := t.applyHistory(ctx, ts, created); err != nil {
@@ -430,9 +460,19 @@ func (t *tx) apply(ctx context.Context, c sink.Commit, created map[string]*entit
 // INSERT, and no deletes, which could only meet rows it does not have.
 // The write lock is held from the check on, so no other writer can add a
 // row in between.
-func (t *tx) applyRows(ctx context.Context, ts string, created map[string]*entity, rec *sink.Recorder) error {
+//
+// pending are ops not staged yet (WriteCommit's, in type and key order):
+// those of a type that takes a first load and has nothing staged go
+// straight into the table, rows in key order; the others are staged first.
+func (t *tx) applyRows(ctx context.Context, ts string, created map[string]*entity, rec *sink.Recorder, pending []state.Op) error {
 	ex := sink.SQLExecer(t.conn)
-	for _, typ := range slices.Sorted(maps.Keys(t.types)) {
+	runs := opRuns(pending)
+	for typ := range t.types {
+		if _, ok := runs[typ]; !ok {
+			runs[typ] = nil
+		}
+	}
+	for _, typ := range slices.Sorted(maps.Keys(runs)) {
 		tbl, err := t.tableOf(ctx, typ, created)
 		if err != nil {
 			return err
@@ -440,6 +480,19 @@ func (t *tx) applyRows(ctx context.Context, ts string, created map[string]*entit
 		var empty bool
 		if err := t.conn.QueryRowContext(ctx, tbl.SQL.empty, scopeArgs(tbl, t.stream)...).Scan(&empty); err != nil {
 			return fmt.Errorf("check whether %s is empty: %w", tbl.Name, err)
+		}
+		_, staged := t.types[typ]
+		if run := runs[typ]; len(run) > 0 {
+			if empty && !staged && tbl.Nulls.Query == "" {
+				if err := t.load(ctx, tbl, ts, run); err != nil {
+					return fmt.Errorf("load %s: %w", tbl.Name, err)
+				}
+				rec.Touch(tbl.Name)
+				continue
+			}
+			if err := t.stageOps(ctx, run); err != nil {
+				return err
+			}
 		}
 		upsert := tbl.SQL.upsert
 		switch {
@@ -467,6 +520,43 @@ func (t *tx) applyRows(ctx context.Context, ts string, created map[string]*entit
 		}
 	}
 	return nil
+}
+
+// opRuns returns the runs of ops of each type (ops come in type order).
+func opRuns(ops []state.Op) map[string][]state.Op {
+	runs := map[string][]state.Op{}
+	for i := 0; i < len(ops); {
+		j := i + 1
+		for j < len(ops) && ops[j].Type == ops[i].Type {
+			j++
+		}
+		runs[ops[i].Type] = ops[i:j]
+		i = j
+	}
+	return runs
+}
+
+// load inserts the ops that are not deletes into tbl, which holds no row
+// they could meet (a first load: the deletes could only remove rows it does
+// not have), in the order of ops (key order).
+func (t *tx) load(ctx context.Context, tbl *entity, ts string, ops []state.Op) error {
+	live := make([]int, 0, len(ops))
+	for i := range ops {
+		if !ops[i].Delete {
+			live = append(live, i)
+		}
+	}
+	stream, at := any(t.stream), any(ts)
+	txid := boxed{null: true}
+	var offset boxed
+	return t.insertRows(ctx, tbl.SQL.insert, "", entityColumns, len(live), func(i int, args []any) []any {
+		op := &ops[live[i]]
+		value := "null" // a change always carries a value; never write SQL NULL
+		if op.Value != nil {
+			value = borrow(op.Value)
+		}
+		return append(args, op.Key, value, stream, txid.of(op.TxID), nullIfEmpty(op.Timestamp), offset.of(op.Offset), at)
+	})
 }
 
 // tableOf returns the table of typ, resolving it inside the write
