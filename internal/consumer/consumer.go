@@ -38,6 +38,8 @@ type Message struct {
 	// need not validate Raw again. Like Raw, it is valid only until the next
 	// step of the iteration. It is nil for a message not checked as a whole
 	// while splitting (one that spans reads, say): validate it yourself.
+	// It is nil as well when Prepared carries the message: Prepared.Add
+	// had the scan.
 	Scan *jsonscan.Result
 	// Prepared, when Options.NewPrepared is set and the message came through
 	// the read-ahead, holds what Prepared.Add made of it on the read-ahead
@@ -51,7 +53,7 @@ type Message struct {
 // goroutine as each message is split (see Options.NewPrepared). Add is
 // called for every message of a page in order (scan is nil when the
 // message was not validated whole); Reset empties it for the next page.
-// raw and scan stay valid until Reset.
+// raw stays valid until Reset, scan only during Add.
 type Prepared interface {
 	Add(raw []byte, scan *jsonscan.Result)
 	Reset()

@@ -35,7 +35,8 @@ type page struct {
 	scanned []bool // msgs[i] has scans[i]
 	scans   []jsonscan.Result
 	arena   []jsonscan.Member
-	prep    Prepared // Options.NewPrepared's, or nil
+	prep    Prepared        // Options.NewPrepared's, or nil
+	view    jsonscan.Result // the scan handed to prep.Add, viewed on the page
 }
 
 // add copies m into the page.
@@ -46,6 +47,22 @@ func (p *page) add(m Message) {
 	start := len(p.data)
 	p.data = append(p.data, m.Raw...) // earlier messages keep the old array if it moves
 	raw := p.data[start:len(p.data):len(p.data)]
+	if p.prep != nil {
+		// The scan goes to Prepared.Add and nowhere else: it is only viewed
+		// in place, not copied into the page (members are as many bytes as
+		// the message's), and the message is yielded without it.
+		var scan *jsonscan.Result
+		if m.Scan != nil {
+			p.view = m.Scan.View(raw) // in the page: a local would escape to the heap
+			scan = &p.view
+		}
+		m.Raw, m.Scan = raw, nil
+		p.msgs = append(p.msgs, m)
+		p.scanned = append(p.scanned, false)
+		p.scans = append(p.scans, jsonscan.Result{})
+		p.prep.Add(raw, scan)
+		return
+	}
 	var res jsonscan.Result
 	if m.Scan != nil {
 		res, p.arena = m.Scan.Clone(raw, p.arena)
@@ -54,13 +71,6 @@ func (p *page) add(m Message) {
 	m.Raw, m.Scan = raw, nil
 	p.msgs = append(p.msgs, m)
 	p.scans = append(p.scans, res)
-	if p.prep != nil {
-		var scan *jsonscan.Result
-		if p.scanned[len(p.scanned)-1] {
-			scan = &p.scans[len(p.scans)-1]
-		}
-		p.prep.Add(raw, scan)
-	}
 }
 
 // full reports whether the page should be handed over.

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net/http"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -495,16 +496,17 @@ func closed[T any](ch chan T) bool {
 	}
 }
 
-// recording is a Prepared that keeps what it was given.
+// recording is a Prepared that keeps what it was given: each raw message,
+// and what its scan says of the members (nil: no scan).
 type recording struct {
 	raws   []string
-	scans  []bool
+	scans  [][]string
 	resets *atomic.Int32
 }
 
 func (p *recording) Add(raw []byte, scan *jsonscan.Result) {
 	p.raws = append(p.raws, string(raw))
-	p.scans = append(p.scans, scan != nil)
+	p.scans = append(p.scans, members(scan))
 }
 
 func (p *recording) Reset() {
@@ -512,9 +514,22 @@ func (p *recording) Reset() {
 	p.resets.Add(1)
 }
 
+// members returns the names and values of a scan's members, nil for none.
+func members(scan *jsonscan.Result) []string {
+	if scan == nil {
+		return nil
+	}
+	out := []string{}
+	for k := range scan.Members {
+		out = append(out, string(scan.Name(k)), string(scan.Value(k)))
+	}
+	return out
+}
+
 // With NewPrepared, every message carries what its page's Prepared made of
-// it on the read-ahead goroutine: the same bytes, scanned when the message
-// is, and pages are reset as they are reused.
+// it on the read-ahead goroutine: the same bytes, with a scan that describes
+// them (the message itself then has none), and pages are reset as they are
+// reused.
 func TestPreparedOnTheReadAhead(t *testing.T) {
 	t.Parallel()
 	body, want := bigBody(6000, 300)
@@ -527,7 +542,7 @@ func TestPreparedOnTheReadAhead(t *testing.T) {
 	var resets atomic.Int32
 	r := newReader(t, fs.URL, Options{NewPrepared: func() Prepared { return &recording{resets: &resets} }})
 	resp := next(t, r, Position{})
-	n := 0
+	n, scanned := 0, 0
 	for m, err := range resp.Messages(context.Background()) {
 		if err != nil {
 			t.Fatal(err)
@@ -539,12 +554,20 @@ func TestPreparedOnTheReadAhead(t *testing.T) {
 		if got := p.raws[m.Index]; got != want[m.Position] || string(m.Raw) != got {
 			t.Fatalf("message %d: prepared %.30q, want %.30q", m.Position, got, want[m.Position])
 		}
-		if p.scans[m.Index] != (m.Scan != nil) {
-			t.Fatalf("message %d: prepared with scan %v, message has one: %v", m.Position, p.scans[m.Index], m.Scan != nil)
+		if m.Scan != nil {
+			t.Fatalf("message %d carries a scan besides Prepared", m.Position)
+		}
+		if got := p.scans[m.Index]; got != nil {
+			scanned++
+			var sc jsonscan.Scanner
+			res, _ := sc.Valid([]byte(want[m.Position]))
+			if w := members(res); !slices.Equal(got, w) {
+				t.Fatalf("message %d: prepared with a scan of members %q, want %q", m.Position, got, w)
+			}
 		}
 		n++
 	}
-	if n != len(want) || resets.Load() == 0 {
-		t.Fatalf("%d messages, %d resets; want %d, some", n, resets.Load(), len(want))
+	if n != len(want) || resets.Load() == 0 || scanned == 0 {
+		t.Fatalf("%d messages (%d scanned), %d resets; want %d, some, some", n, scanned, resets.Load(), len(want))
 	}
 }

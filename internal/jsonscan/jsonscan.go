@@ -47,6 +47,7 @@ type Member struct {
 type Result struct {
 	b     []byte // the scanned input
 	start int    // where the value begins in b
+	base  int    // the members' offsets are into b as if it began base bytes earlier (see View)
 
 	// Members are the members of the top-level object (Parent -1) and of
 	// the objects that are their values (Parent ≥ 0), in input order; empty
@@ -61,13 +62,13 @@ type Result struct {
 // Name returns the quoted name of Members[k].
 func (r *Result) Name(k int) []byte {
 	m := &r.Members[k]
-	return r.b[m.nameStart:m.nameEnd]
+	return r.b[m.nameStart-r.base : m.nameEnd-r.base]
 }
 
 // Value returns the raw value of Members[k].
 func (r *Result) Value(k int) []byte {
 	m := &r.Members[k]
-	return r.b[m.valueStart:m.valueEnd]
+	return r.b[m.valueStart-r.base : m.valueEnd-r.base]
 }
 
 // Scanner validates JSON values. Its Result is reused by each scan, so a
@@ -98,14 +99,23 @@ func (s *Scanner) Value(b []byte, i int) (end int, ok bool) {
 // arena serves many clones without an allocation each.
 func (r *Result) Clone(raw []byte, arena []Member) (Result, []Member) {
 	n := len(arena)
+	shift := r.base + r.start
 	for _, m := range r.Members {
-		m.nameStart -= r.start
-		m.nameEnd -= r.start
-		m.valueStart -= r.start
-		m.valueEnd -= r.start
+		m.nameStart -= shift
+		m.nameEnd -= shift
+		m.valueStart -= shift
+		m.valueEnd -= shift
 		arena = append(arena, m)
 	}
 	return Result{b: raw, Members: arena[n:len(arena):len(arena)], NUL: r.NUL, BadUTF8: r.BadUTF8}, arena
+}
+
+// View is Clone without copying the members: the Result it returns
+// describes raw, a copy of the value r was scanned from, but shares r's
+// members, so it is valid only as long as r is (a Scanner's, until its
+// next scan).
+func (r *Result) View(raw []byte) Result {
+	return Result{b: raw, base: r.base + r.start, Members: r.Members, NUL: r.NUL, BadUTF8: r.BadUTF8}
 }
 
 // Result returns what the last successful scan learned.

@@ -206,6 +206,36 @@ func TestCloneOutlivesTheInput(t *testing.T) {
 	}
 }
 
+// A view describes the copy with the scan's own members, and so does a
+// view of a view, or a clone of one, each of a copy of that copy.
+func TestViewDescribesTheCopy(t *testing.T) {
+	t.Parallel()
+	in := []byte(`[1,{"a":{"b":"c"},"d":2}]`)
+	var s Scanner
+	end, ok := s.Value(in, 3)
+	if !ok {
+		t.Fatal("not valid")
+	}
+	want := summary(s.Result())
+	raw := bytes.Clone(in[3:end])
+	v := s.Result().View(raw)
+	clear(in)
+	if got := summary(&v); got != want || &v.Members[0] != &s.Result().Members[0] {
+		t.Fatalf("view = %s (own members: %v), want %s on the scan's members", got, &v.Members[0] != &s.Result().Members[0], want)
+	}
+	again := bytes.Clone(raw)
+	vv := v.View(again)
+	clear(raw)
+	if got := summary(&vv); got != want {
+		t.Fatalf("view of a view = %s, want %s", got, want)
+	}
+	c, _ := vv.Clone(bytes.Clone(again), nil)
+	clear(again)
+	if got := summary(&c); got != want {
+		t.Fatalf("clone of a view = %s, want %s", got, want)
+	}
+}
+
 func summary(r *Result) string {
 	var out []string
 	for k, m := range r.Members {
