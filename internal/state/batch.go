@@ -235,7 +235,7 @@ func cloneValue(c *Change, buf []byte) []byte {
 		return nil
 	}
 	if n := len(c.Value); cap(buf) < n || cap(buf) > 2*n+64 {
-		buf = make([]byte, 0, n)
+		buf = slices.Grow([]byte(nil), n) // the allocator's size class: room for later values a little longer
 	}
 	return append(buf[:0], c.Value...)
 }
