@@ -90,11 +90,24 @@ func TestReadAheadDeliversEveryPageInOrder(t *testing.T) {
 	wantAllPages(t, r)
 }
 
-// wantAllPages checks that every read-ahead page is back in r's pool.
+// wantAllPages checks that every read-ahead page is back in r's pool, and
+// that no more than keptPages of them hold memory.
 func wantAllPages(t *testing.T, r *Reader) {
 	t.Helper()
-	if n := len(r.pages); n != readAheadPages {
+	n := len(r.pages)
+	if n != readAheadPages {
 		t.Errorf("%d pages in the pool, want all %d", n, readAheadPages)
+	}
+	holding := 0
+	for range n {
+		p := <-r.pages
+		if p.data != nil {
+			holding++
+		}
+		r.pages <- p
+	}
+	if holding > keptPages {
+		t.Errorf("%d free pages hold memory after the read-ahead, want at most %d", holding, keptPages)
 	}
 }
 
