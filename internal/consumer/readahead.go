@@ -212,33 +212,82 @@ func (r *Reader) startChain(ctx context.Context, resp *Response) {
 
 // runChain is the read-ahead goroutine: it splits resp's body into pages,
 // and while the headers say more is to come, requests the next response
-// and splits that.
+// and splits that. The next response is requested as soon as the headers
+// say there is one, before the body is split, so that its round trip
+// overlaps the split; it is split only once the caller has taken the one
+// before it, and it is dropped unread if that one is not read whole.
 func (r *Reader) runChain(ctx context.Context, ch *chain, resp *Response) {
 	defer close(ch.done)
+	release := func() {} // ends the context resp was requested under (none for the first)
 	for {
 		a := resp.ahead
+		early := r.requestEarly(ctx, resp)
 		r.splitInto(ch, resp)
+		release() // the body is closed
 		if !readsOn(resp, a.err) {
+			early.drop()
 			close(a.ready)
 			return
 		}
-		select { // one response ahead of the caller's at most
+		select { // split one response ahead of the caller's at most
 		case <-a.taken:
 		case <-ch.quit:
+			early.drop()
 			close(a.ready)
 			return
 		}
-		from := Position{Offset: resp.NextOffset, Cursor: resp.Cursor}
-		next, err := r.request(ctx, from, false)
+		f := <-early.done
+		next, err := f.resp, f.err
 		if err == nil && next.body != nil {
 			next.ahead = newAhead()
 		}
 		a.next, a.nextErr = next, err
 		close(a.ready)
 		if err != nil || next.body == nil {
+			early.cancel()
 			return
 		}
-		resp = next
+		resp, release = next, early.cancel
+	}
+}
+
+// earlyRequest is the request of the catch-up response after one whose
+// body is being split.
+type earlyRequest struct {
+	done   chan fetched // receives the request's outcome; nil when there is no request
+	cancel context.CancelFunc
+}
+
+type fetched struct {
+	resp *Response
+	err  error
+}
+
+// requestEarly requests, in the background, the response after resp when
+// resp's headers say one follows (readsOn, before its body is read).
+func (r *Reader) requestEarly(ctx context.Context, resp *Response) earlyRequest {
+	if !readsOn(resp, nil) {
+		return earlyRequest{cancel: func() {}}
+	}
+	ectx, cancel := context.WithCancel(ctx)
+	e := earlyRequest{done: make(chan fetched, 1), cancel: cancel}
+	from := Position{Offset: resp.NextOffset, Cursor: resp.Cursor}
+	go func() {
+		next, err := r.request(ectx, from, false)
+		e.done <- fetched{next, err}
+	}()
+	return e
+}
+
+// drop abandons the request: it is cancelled, waited for, and its body, if
+// any, closed unread.
+func (e earlyRequest) drop() {
+	e.cancel()
+	if e.done == nil {
+		return
+	}
+	if f := <-e.done; f.err == nil && f.resp.body != nil {
+		f.resp.body.close()
 	}
 }
 

@@ -17,6 +17,11 @@ import (
 	"github.com/syncd-io/syncd/internal/jsonscan"
 )
 
+// overPages is a number of bigBody messages of 300 bytes that holds twice
+// what all the read-ahead pages hold, so that the goroutine has to wait for
+// the caller to give pages back.
+const overPages = 2 * readAheadPages * pageBytes / 300
+
 // bigBody returns a JSON array of n objects, message i padded to about size
 // bytes, some of them invalid JSON, and the messages themselves.
 func bigBody(n, size int) ([]byte, []string) {
@@ -55,7 +60,7 @@ func bodyReader(t *testing.T, body []byte) *Reader {
 // splitting runs ahead of the caller.
 func TestReadAheadDeliversEveryPageInOrder(t *testing.T) {
 	t.Parallel()
-	body, want := bigBody(6000, 300) // ~2 MB: several times all the pages
+	body, want := bigBody(overPages, 300)
 	huge := `{"huge":"` + strings.Repeat("y", 3*pageBytes) + `"}`
 	body = append(append(body[:len(body)-1], ','), huge+"]"...)
 	want = append(want, huge)
@@ -115,7 +120,7 @@ func wantAllPages(t *testing.T, r *Reader) {
 // checks that none is left) and drops the connection; the next read works.
 func TestReadAheadStopsWithTheCaller(t *testing.T) {
 	t.Parallel()
-	body, want := bigBody(6000, 300)
+	body, want := bigBody(overPages, 300)
 	r := bodyReader(t, body)
 	resp := next(t, r, Position{})
 	for m, err := range resp.Messages(context.Background()) {
@@ -135,7 +140,7 @@ func TestReadAheadStopsWithTheCaller(t *testing.T) {
 // (goleak), and the Reader reads the next response.
 func TestReadAheadSurvivesACallerPanic(t *testing.T) {
 	t.Parallel()
-	body, want := bigBody(6000, 300)
+	body, want := bigBody(overPages, 300)
 	r := bodyReader(t, body)
 	resp := next(t, r, Position{})
 	func() {
@@ -281,7 +286,7 @@ func TestReadAheadCancelWhileRequesting(t *testing.T) {
 // ahead stops the goroutine with it; reading again from the start works.
 func TestReadAheadStopsWithTheCallerMidChain(t *testing.T) {
 	t.Parallel()
-	body, want := bigBody(6000, 300)
+	body, want := bigBody(overPages, 300)
 	fs := newFake(t, func(w http.ResponseWriter, r *http.Request, _ int) {
 		if r.URL.Query().Get("offset") == "-1" {
 			w.Header().Set("Content-Type", "application/json")
@@ -365,10 +370,12 @@ func chained(t *testing.T, emptyAt int, asked chan<- string) *fakeServer {
 	})
 }
 
-// The goroutine reads one response ahead of the caller's, not more: until
-// the caller takes the next response, nothing after it is requested; and
-// when the caller goes back, every page returns to the pool and the next
-// read works (an empty response read ahead used to leave pages out).
+// The goroutine splits one response ahead of the caller's, not more, and
+// requests the one after it as its headers arrive: until the caller takes
+// the next response, nothing beyond is requested; and when the caller goes
+// back, every page returns to the pool, the response requested early is
+// dropped, and the next read works (an empty response read ahead used to
+// leave pages out).
 func TestReadAheadOneResponseAhead(t *testing.T) {
 	t.Parallel()
 	asked := make(chan string, 16)
@@ -376,22 +383,23 @@ func TestReadAheadOneResponseAhead(t *testing.T) {
 	r := newReader(t, fs.URL, Options{})
 	first := next(t, r, Position{})
 	assertMessages(t, messages(t, first), []string{"1"})
-	for _, want := range []string{"-1", "1"} {
+	for _, want := range []string{"-1", "1", "2"} {
 		if got := <-asked; got != want {
 			t.Fatalf("asked for %q, want %q", got, want)
 		}
 	}
-	// "1" (empty) is answered and read ahead whole; "2" waits for the caller.
+	// "1" (empty) is read ahead whole and "2" requested early; "2" is
+	// split, and "3" requested, only once the caller takes "1".
 	for !closed(r.chain.tail.ahead.ready) || !closed(r.chain.tail.ahead.next.ahead.full) {
 		runtime.Gosched()
 	}
-	if q := fs.requests(); len(q) != 2 {
-		t.Fatalf("requests before the caller took the second response: %q, want 2", q)
+	if q := fs.requests(); len(q) != 3 {
+		t.Fatalf("requests before the caller took the second response: %q, want 3", q)
 	}
 	second := next(t, r, Position{Offset: first.NextOffset})
 	assertMessages(t, messages(t, second), nil) // the empty one
-	if got := <-asked; got != "2" {
-		t.Fatalf("asked for %q, want 2", got)
+	if got := <-asked; got != "3" {
+		t.Fatalf("asked for %q, want 3", got)
 	}
 	// The caller goes back to its checkpoint (a failed commit).
 	again := next(t, r, Position{Offset: "-1"})
@@ -412,7 +420,7 @@ func TestReadAheadOneResponseAhead(t *testing.T) {
 // body cut short never looks read whole.
 func TestReadAheadCancelMidBodyIsAnError(t *testing.T) {
 	t.Parallel()
-	body, want := bigBody(6000, 300) // ~2 MB: more than the pages
+	body, want := bigBody(overPages, 300)
 	r := bodyReader(t, body)
 	resp := next(t, r, Position{})
 	ctx, cancel := context.WithCancel(context.Background())
