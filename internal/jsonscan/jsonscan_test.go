@@ -185,14 +185,22 @@ func referenceMembers(t *testing.T, in []byte, out *[]string) {
 	walk(in, -1, 1)
 }
 
-func TestCloneOutlivesTheInput(t *testing.T) {
-	t.Parallel()
+// scanSample scans the object inside a small array; it returns the
+// scanner, the input and the object's end.
+func scanSample(t *testing.T) (*Scanner, []byte, int) {
+	t.Helper()
 	in := []byte(`[1,{"a":{"b":"c"},"d":2}]`)
-	var s Scanner
+	s := new(Scanner)
 	end, ok := s.Value(in, 3)
 	if !ok {
 		t.Fatal("not valid")
 	}
+	return s, in, end
+}
+
+func TestCloneOutlivesTheInput(t *testing.T) {
+	t.Parallel()
+	s, in, end := scanSample(t)
 	raw := bytes.Clone(in[3:end])
 	want := summary(s.Result())
 	arena := []Member{{Parent: 7}} // clones append after what is there
@@ -210,12 +218,7 @@ func TestCloneOutlivesTheInput(t *testing.T) {
 // view of a view, or a clone of one, each of a copy of that copy.
 func TestViewDescribesTheCopy(t *testing.T) {
 	t.Parallel()
-	in := []byte(`[1,{"a":{"b":"c"},"d":2}]`)
-	var s Scanner
-	end, ok := s.Value(in, 3)
-	if !ok {
-		t.Fatal("not valid")
-	}
+	s, in, end := scanSample(t)
 	want := summary(s.Result())
 	raw := bytes.Clone(in[3:end])
 	v := s.Result().View(raw)

@@ -219,15 +219,7 @@ func testSeveralWrites(t *testing.T, s Sink) {
 			}
 			last := batch(upsert(item, "a", `2`), del(item, "b"), del(item, "old"), upsert(fresh, "c", `1`), del(fresh, "d"),
 				upsert(held, "h", `1`), del(held, "gone"))
-			cm := sink.Commit{NextOffset: "1", UpToDate: true, Events: 10}
-			if final {
-				_, err = tx.(sink.FinalWriter).WriteCommit(c, last, cm)
-			} else if err = tx.Write(c, last); err == nil {
-				_, err = tx.Commit(c, cm)
-			}
-			if err != nil {
-				t.Fatal(err)
-			}
+			finish(t, tx, last, sink.Commit{NextOffset: "1", UpToDate: true, Events: 10}, final)
 			wantRows(t, s, item, map[string]string{"a": `2`})
 			wantRows(t, s, fresh, map[string]string{"c": `1`, "e": `1`})
 			wantRows(t, s, held, map[string]string{"h": `1`})
@@ -237,6 +229,22 @@ func testSeveralWrites(t *testing.T, s Sink) {
 				}
 			}
 		})
+	}
+}
+
+// finish writes the transaction's last batch b and commits c: with the
+// commit (sink.FinalWriter) when final, else Write then Commit.
+func finish(t *testing.T, tx sink.Tx, b *sink.Batch, c sink.Commit, final bool) {
+	t.Helper()
+	ctx := ctx(t)
+	var err error
+	if final {
+		_, err = tx.(sink.FinalWriter).WriteCommit(ctx, b, c)
+	} else if err = tx.Write(ctx, b); err == nil {
+		_, err = tx.Commit(ctx, c)
+	}
+	if err != nil {
+		t.Fatal(err)
 	}
 }
 
@@ -266,15 +274,7 @@ func testResetAfterFlush(t *testing.T, s Sink) {
 			b := state.NewBatch()
 			b.AddReset()
 			b.AddChange(state.Change{Type: item, Key: "after", Op: state.Upsert, Value: []byte(`2`)}, "1")
-			cm := sink.Commit{NextOffset: "1", UpToDate: true, Events: 2}
-			if final {
-				_, err = tx.(sink.FinalWriter).WriteCommit(c, b, cm)
-			} else if err = tx.Write(c, b); err == nil {
-				_, err = tx.Commit(c, cm)
-			}
-			if err != nil {
-				t.Fatal(err)
-			}
+			finish(t, tx, b, sink.Commit{NextOffset: "1", UpToDate: true, Events: 2}, final)
 			wantRows(t, s, item, map[string]string{"after": `2`, "theirs": `0`})
 		})
 	}
