@@ -162,18 +162,25 @@ func (r *Reader) newPage() *page {
 }
 
 // trimPages replaces the free pages that hold memory, but keptPages of
-// them, with new ones. Every page is free: the read-ahead is over.
+// them, with new ones, and puts the kept ones first in the pool, where the
+// next split takes its page: a Reader that follows the live tail (one page
+// per response) reuses the same page instead of allocating one each time.
+// Every page is free: the read-ahead is over.
 func (r *Reader) trimPages() {
-	kept := 0
-	for range len(r.pages) {
+	n := len(r.pages)
+	kept, rest := make([]*page, 0, keptPages), make([]*page, 0, n)
+	for range n {
 		p := <-r.pages
 		switch {
 		case p.data == nil:
-		case kept < keptPages:
-			kept++
+			rest = append(rest, p)
+		case len(kept) < keptPages:
+			kept = append(kept, p)
 		default:
-			p = r.newPage()
+			rest = append(rest, r.newPage())
 		}
+	}
+	for _, p := range append(kept, rest...) {
 		r.pages <- p
 	}
 }

@@ -116,6 +116,39 @@ func wantAllPages(t *testing.T, r *Reader) {
 	}
 }
 
+// A Reader that caught up and then follows the tail by long-poll, one
+// small response at a time, reuses the page it kept: no page buffer is
+// allocated per response (the kept page used to end up behind the empty
+// ones, and each response took an empty page and filled it anew).
+func TestReadAheadLiveTailReusesTheKeptPage(t *testing.T) { // not parallel: it counts the process's allocations
+	body, _ := bigBody(overPages, 300)
+	fs := newFake(t, func(w http.ResponseWriter, r *http.Request, _ int) {
+		if r.URL.Query().Get("live") == "" {
+			w.Header().Set("Content-Type", "application/json")
+			w.Header().Set("Stream-Next-Offset", "a")
+			w.Header().Set("Stream-Up-To-Date", "true")
+			_, _ = w.Write(body)
+			return
+		}
+		reply(w, 200, "a", true, false, `[{"x":1}]`)
+	})
+	r := newReader(t, fs.URL, Options{Live: LongPoll})
+	_ = messages(t, next(t, r, Position{}))
+	const live = 32
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	for range live {
+		if got := messages(t, next(t, r, Position{Offset: "a", UpToDate: true})); len(got) != 1 {
+			t.Fatalf("live response: %d messages, want 1", len(got))
+		}
+	}
+	runtime.ReadMemStats(&after)
+	if per := (after.TotalAlloc - before.TotalAlloc) / live; per > 64<<10 {
+		t.Errorf("%d KiB allocated per one-message live response, want far less than a page (%d KiB)", per>>10, (pageBytes+64<<10)>>10)
+	}
+	wantAllPages(t, r)
+}
+
 // A caller that stops early stops the goroutine splitting ahead (goleak
 // checks that none is left) and drops the connection; the next read works.
 func TestReadAheadStopsWithTheCaller(t *testing.T) {
