@@ -69,8 +69,10 @@ func (a *tablesAhead) running() bool {
 	}
 }
 
-// wait waits for the running preparation, if any: a write or commit of the
-// transaction then never resolves a table at the same time.
+// wait waits for the running preparation, if any, so that a write or
+// commit does not start while one runs. (A preparation may still overlap
+// a background write that started before it: resolving a table is safe
+// from several goroutines, as for streams sharing a sink.)
 func (a *tablesAhead) wait() {
 	if a.done != nil {
 		<-a.done

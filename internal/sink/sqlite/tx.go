@@ -144,12 +144,15 @@ func (t *tx) stageRest(ctx context.Context, b *sink.Batch) error {
 	return nil
 }
 
-// WriteCommit implements sink.FinalWriteDriver: the last batch's ops are
-// not staged ahead but kept for applyRows, which inserts the ops of a type
-// whose table is empty (a first catch-up) straight into it under the write
-// lock, and stages the others there. A first load then writes each row
-// once instead of into the staging table first (and, past the page cache,
-// its temp file). A batch with a reset, or after one, takes Write's way.
+// WriteCommit implements sink.FinalWriteDriver: the ops of a type that may
+// take a first load (its table is new or empty, nothing of it is staged,
+// and it counts no conversion NULLs) are not staged but kept for applyRows,
+// which inserts them straight into the table under the write lock if it is
+// still empty (and stages them there if not). A first load then writes
+// each row once instead of into the staging table first (and, past the
+// page cache, its temp file). Everything else is staged now, outside the
+// lock, as Write does. A batch with a reset, or after one, takes Write's
+// way.
 func (t *tx) WriteCommit(ctx context.Context, b *sink.Batch, c sink.Commit, txids []string, rec *sink.Recorder) error {
 	if b.HasReset() || t.reset {
 		if err := t.Write(ctx, b, rec); err != nil {
@@ -157,10 +160,50 @@ func (t *tx) WriteCommit(ctx context.Context, b *sink.Batch, c sink.Commit, txid
 		}
 		return t.Commit(ctx, c, txids, rec)
 	}
-	if err := t.inTemp(ctx, func() error { return t.stageRest(ctx, b) }); err != nil {
+	runs := opRuns(b.Ops())
+	var stage []state.Op // runs of types that cannot load, in type order
+	for _, typ := range slices.Sorted(maps.Keys(runs)) {
+		load, err := t.mayLoad(ctx, typ)
+		if err != nil {
+			return err
+		}
+		if !load {
+			stage = append(stage, runs[typ]...)
+			delete(runs, typ)
+		}
+	}
+	err := t.inTemp(ctx, func() error {
+		if err := t.stageOps(ctx, stage); err != nil {
+			return err
+		}
+		return t.stageRest(ctx, b)
+	})
+	if err != nil {
 		return err
 	}
-	return t.commit(ctx, c, txids, rec, b.Ops())
+	return t.commit(ctx, c, txids, rec, runs)
+}
+
+// mayLoad reports whether the ops of typ may take a first load at the
+// commit, as far as can be told before the write lock: nothing of typ is
+// staged, and its table is not known or is known to count no NULLs and to
+// hold no row of the stream's key space.
+func (t *tx) mayLoad(ctx context.Context, typ string) (bool, error) {
+	if _, staged := t.types[typ]; staged {
+		return false, nil
+	}
+	tbl := t.s.flow.Cached(typ)
+	if tbl == nil {
+		return true, nil // new here: applyRows resolves it and checks
+	}
+	if tbl.Nulls.Query != "" {
+		return false, nil
+	}
+	var empty bool
+	if err := t.conn.QueryRowContext(ctx, tbl.SQL.empty, scopeArgs(tbl, t.stream)...).Scan(&empty); err != nil {
+		return false, fmt.Errorf("check whether %s is empty: %w", tbl.Name, err)
+	}
+	return empty, nil
 }
 
 // inTemp runs f in a transaction that writes only the connection's temp
@@ -372,9 +415,9 @@ func (t *tx) Commit(ctx context.Context, c sink.Commit, txids []string, rec *sin
 	return t.commit(ctx, c, txids, rec, nil)
 }
 
-// commit is Commit with the last batch's ops, pending, not staged yet (see
-// WriteCommit).
-func (t *tx) commit(ctx context.Context, c sink.Commit, txids []string, rec *sink.Recorder, pending []state.Op) error {
+// commit is Commit with the last batch's ops of some types, pending (by
+// type), not staged yet (see WriteCommit).
+func (t *tx) commit(ctx context.Context, c sink.Commit, txids []string, rec *sink.Recorder, pending map[string][]state.Op) error {
 	if err := t.stageTxIDs(ctx, txids); err != nil {
 		return err
 	}
@@ -412,7 +455,7 @@ func (t *tx) clearStage(ctx context.Context) {
 }
 
 // apply runs inside the write transaction.
-func (t *tx) apply(ctx context.Context, c sink.Commit, created map[string]*entity, rec *sink.Recorder, pending []state.Op) error {
+func (t *tx) apply(ctx context.Context, c sink.Commit, created map[string]*entity, rec *sink.Recorder, pending map[string][]state.Op) error {
 	ts := now()
 	res, err := t.conn.ExecContext(ctx, `UPDATE syncd_checkpoints SET next_offset = ?, up_to_date = ?, closed = ?,
 		events_applied = events_applied + ?, rejects = rejects + ?, updated_at = ?, halted = ''
@@ -461,12 +504,16 @@ func (t *tx) apply(ctx context.Context, c sink.Commit, created map[string]*entit
 // The write lock is held from the check on, so no other writer can add a
 // row in between.
 //
-// pending are ops not staged yet (WriteCommit's, in type and key order):
-// those of a type that takes a first load and has nothing staged go
-// straight into the table, rows in key order; the others are staged first.
-func (t *tx) applyRows(ctx context.Context, ts string, created map[string]*entity, rec *sink.Recorder, pending []state.Op) error {
+// pending are ops not staged yet (WriteCommit's, by type, each in key
+// order): those of a type that takes a first load and has nothing staged
+// go straight into the table, rows in key order; the others are staged
+// first.
+func (t *tx) applyRows(ctx context.Context, ts string, created map[string]*entity, rec *sink.Recorder, pending map[string][]state.Op) error {
 	ex := sink.SQLExecer(t.conn)
-	runs := opRuns(pending)
+	runs := maps.Clone(pending)
+	if runs == nil {
+		runs = map[string][]state.Op{}
+	}
 	for typ := range t.types {
 		if _, ok := runs[typ]; !ok {
 			runs[typ] = nil
