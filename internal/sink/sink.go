@@ -99,6 +99,11 @@ type Tx interface {
 	// final COMMIT: reload the checkpoint before retrying.
 	Commit(ctx context.Context, c Commit) (Result, error)
 
+	// WriteCommit writes b, the transaction's last batch, and commits: it
+	// is Write(b) followed by Commit(c), in one step where the dialect can
+	// do better (see FinalWriteDriver). Errors are Commit's.
+	WriteCommit(ctx context.Context, b *Batch, c Commit) (Result, error)
+
 	// Rollback discards the transaction. It is safe to call after Commit or
 	// after an error, and more than once; it runs even when ctx is cancelled.
 	Rollback(ctx context.Context) error

@@ -35,20 +35,10 @@ type FinalWriteDriver interface {
 	WriteCommit(ctx context.Context, b *Batch, c Commit, txids []string, rec *Recorder) error
 }
 
-// FinalWriter is implemented by every Tx that NewTx returns.
-type FinalWriter interface {
-	// WriteCommit writes b, the transaction's last batch, and commits: it
-	// is Write(b) followed by Commit(c), in one step where the dialect can
-	// do better. Errors are Commit's.
-	WriteCommit(ctx context.Context, b *Batch, c Commit) (Result, error)
-}
-
 // NewTx returns the stream's transaction, run by d.
 func NewTx(stream string, d TxDriver) Tx {
 	return &tx{stream: stream, d: d, seen: map[string]struct{}{}}
 }
-
-var _ FinalWriter = (*tx)(nil)
 
 // tx is the transaction skeleton every dialect shares.
 type tx struct {

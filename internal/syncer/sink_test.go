@@ -131,7 +131,7 @@ func (t *faultyTx) WriteCommit(ctx context.Context, b *sink.Batch, c sink.Commit
 			return sink.Result{}, err
 		}
 	}
-	res, err := t.Tx.(sink.FinalWriter).WriteCommit(ctx, b, c)
+	res, err := t.Tx.WriteCommit(ctx, b, c)
 	t.f.conflict("commit", err)
 	return res, err
 }

@@ -18,7 +18,7 @@ import (
 type tablesAhead struct {
 	p    sink.TablePreparer // nil: the sink has none, and tablesAhead does nothing
 	log  *slog.Logger
-	seen map[string]struct{} // types handed over (or found prepared) already
+	seen map[string]struct{} // types handed over already
 	done chan struct{}       // closed when the running preparation ends; nil when none runs
 }
 

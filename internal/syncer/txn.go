@@ -152,23 +152,6 @@ func (t *txn) wait() error {
 	return nil
 }
 
-// flush writes the pending batch into the transaction and empties it.
-func (t *txn) flush(ctx context.Context, offset string) error {
-	if err := t.wait(); err != nil {
-		return err
-	}
-	if err := t.begin(ctx); err != nil {
-		return err
-	}
-	if err := t.tx.Write(ctx, t.batch); err != nil {
-		return t.writeError(err, offset)
-	}
-	t.counted(t.batch)
-	t.batch.Clear()
-	t.batch.SetSeqBase(t.seqBase + t.count.Events)
-	return nil
-}
-
 // writeError classifies a failed write of the batch read up to offset.
 func (t *txn) writeError(err error, offset string) error {
 	if errors.Is(err, sink.ErrConflict) {
@@ -200,11 +183,9 @@ func (t *txn) counted(b *state.Batch) {
 
 // commit writes what is pending and the checkpoint c (compare-and-set
 // against t.expect) in the one sink transaction, and returns what it did.
-// After it returns, successful or not, the transaction is over.
-//
-// The pending batch goes with the commit when the sink transaction writes a
-// last batch better that way (sink.FinalWriter; SQLite loads an empty
-// table straight from it); otherwise it is written first.
+// The pending batch goes with the commit (sink.Tx.WriteCommit: SQLite
+// loads an empty table straight from it). After it returns, successful or
+// not, the transaction is over.
 func (t *txn) commit(ctx context.Context, cp sink.Checkpoint, c sink.Commit) (Result, error) {
 	if err := t.wait(); err != nil {
 		return Result{}, err
@@ -213,24 +194,11 @@ func (t *txn) commit(ctx context.Context, cp sink.Checkpoint, c sink.Commit) (Re
 		return Result{}, err
 	}
 	start := time.Now()
-	final, ok := t.tx.(sink.FinalWriter)
-	if !ok {
-		if err := t.flush(ctx, c.NextOffset); err != nil {
-			return Result{}, err
-		}
-	} else {
-		t.counted(t.batch)
-	}
+	t.counted(t.batch)
 	c.Events, c.Rejects = t.count.Events, t.count.Rejects
-	var written sink.Result
-	var err error
-	if ok {
-		written, err = final.WriteCommit(ctx, t.batch, c)
-		t.batch.Clear()
-		t.batch.SetSeqBase(t.seqBase + t.count.Events)
-	} else {
-		written, err = t.tx.Commit(ctx, c)
-	}
+	written, err := t.tx.WriteCommit(ctx, t.batch, c)
+	t.batch.Clear()
+	t.batch.SetSeqBase(t.seqBase + t.count.Events)
 	t.tx = nil
 	if errors.Is(err, sink.ErrConflict) {
 		return Result{}, sink.ErrConflict

@@ -149,7 +149,7 @@ func commit(t testing.TB, s sink.Sink, stream, from, to string, b *sink.Batch) s
 	}
 	t.Cleanup(func() { _ = tx.Rollback(context.Background()) })
 	// The batch goes with the commit, as the stream loop's last batch does.
-	res, err := tx.(sink.FinalWriter).WriteCommit(c, b, sink.Commit{NextOffset: to, UpToDate: true, Events: int64(b.Events()), Rejects: int64(len(b.Rejects()))})
+	res, err := tx.WriteCommit(c, b, sink.Commit{NextOffset: to, UpToDate: true, Events: int64(b.Events()), Rejects: int64(len(b.Rejects()))})
 	if err != nil {
 		t.Fatalf("commit %s at %s: %v", stream, to, err)
 	}

@@ -195,7 +195,7 @@ func testResetOnlyThisStream(t *testing.T, s Sink) {
 }
 
 // testSeveralWrites: the Writes of one transaction add up, and so does a
-// last batch written with the commit (sink.FinalWriter): into a type
+// last batch written with the commit (Tx.WriteCommit): into a type
 // staged by an earlier Write, a type with rows, and a new type (a dialect
 // may load the last straight from the batch, but not into a table that
 // is empty only because the earlier Writes are not applied yet).
@@ -233,13 +233,13 @@ func testSeveralWrites(t *testing.T, s Sink) {
 }
 
 // finish writes the transaction's last batch b and commits c: with the
-// commit (sink.FinalWriter) when final, else Write then Commit.
+// commit (Tx.WriteCommit) when final, else Write then Commit.
 func finish(t *testing.T, tx sink.Tx, b *sink.Batch, c sink.Commit, final bool) {
 	t.Helper()
 	ctx := ctx(t)
 	var err error
 	if final {
-		_, err = tx.(sink.FinalWriter).WriteCommit(ctx, b, c)
+		_, err = tx.WriteCommit(ctx, b, c)
 	} else if err = tx.Write(ctx, b); err == nil {
 		_, err = tx.Commit(ctx, c)
 	}
