@@ -34,12 +34,13 @@ const (
 	maxKeptPage    = 1 << 20   // a page grown past this by a big message is not kept
 )
 
-// page is a run of consecutive messages of one body, with their bytes and
-// scans copied out of the read buffer.
+// page is a run of consecutive messages of one body, with their bytes
+// copied out of the read buffer, and their scans too unless a Prepared
+// takes them (see add).
 type page struct {
 	data    []byte
 	msgs    []Message
-	scanned []bool // msgs[i] has scans[i]
+	scanned []bool // msgs[i] has scans[i] (no Prepared only)
 	scans   []jsonscan.Result
 	arena   []jsonscan.Member
 	prep    Prepared        // Options.NewPrepared's, or nil
@@ -65,8 +66,6 @@ func (p *page) add(m Message) {
 		}
 		m.Raw, m.Scan = raw, nil
 		p.msgs = append(p.msgs, m)
-		p.scanned = append(p.scanned, false)
-		p.scans = append(p.scans, jsonscan.Result{})
 		p.prep.Add(raw, scan)
 		return
 	}
@@ -87,11 +86,11 @@ func (p *page) full() bool { return len(p.data) >= pageBytes }
 // no longer grow: Raw and Scan point into it.
 func (p *page) message(i int) Message {
 	m := p.msgs[i]
-	if p.scanned[i] {
-		m.Scan = &p.scans[i]
-	}
-	if p.prep != nil {
+	switch {
+	case p.prep != nil:
 		m.Prepared, m.Index = p.prep, i
+	case p.scanned[i]:
+		m.Scan = &p.scans[i]
 	}
 	return m
 }
