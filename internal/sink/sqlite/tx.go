@@ -255,10 +255,7 @@ func (t *tx) stageOps(ctx context.Context, ops []state.Op) error {
 		var value any
 		switch {
 		case !op.Delete:
-			value = "null" // a change always carries a value; never write SQL NULL
-			if op.Value != nil {
-				value = borrow(op.Value)
-			}
+			value = liveValue(op)
 		case op.LastValue != nil:
 			value = borrow(op.LastValue)
 		}
@@ -268,6 +265,16 @@ func (t *tx) stageOps(ctx context.Context, ops []state.Op) error {
 		return fmt.Errorf("stage ops: %w", err)
 	}
 	return nil
+}
+
+// liveValue is the value column of an op that is not a delete: its value,
+// borrowed (see borrow), or JSON null for none (a change always carries a
+// value; never write SQL NULL).
+func liveValue(op *state.Op) string {
+	if op.Value == nil {
+		return "null"
+	}
+	return borrow(op.Value)
 }
 
 // borrow returns raw JSON as a string without copying it, for an argument
@@ -504,10 +511,10 @@ func (t *tx) apply(ctx context.Context, c sink.Commit, created map[string]*entit
 // The write lock is held from the check on, so no other writer can add a
 // row in between.
 //
-// pending are ops not staged yet (WriteCommit's, by type, each in key
-// order): those of a type that takes a first load and has nothing staged
-// go straight into the table, rows in key order; the others are staged
-// first.
+// pending are ops not staged yet, of types that may take a first load
+// (WriteCommit's mayLoad: nothing staged, no NULL counter), by type, each
+// in key order: those whose table is still empty go straight into it, rows
+// in key order; the others are staged first.
 func (t *tx) applyRows(ctx context.Context, ts string, created map[string]*entity, rec *sink.Recorder, pending map[string][]state.Op) error {
 	ex := sink.SQLExecer(t.conn)
 	runs := maps.Clone(pending)
@@ -528,9 +535,8 @@ func (t *tx) applyRows(ctx context.Context, ts string, created map[string]*entit
 		if err := t.conn.QueryRowContext(ctx, tbl.SQL.empty, scopeArgs(tbl, t.stream)...).Scan(&empty); err != nil {
 			return fmt.Errorf("check whether %s is empty: %w", tbl.Name, err)
 		}
-		_, staged := t.types[typ]
 		if run := runs[typ]; len(run) > 0 {
-			if empty && !staged && tbl.Nulls.Query == "" {
+			if empty {
 				if err := t.load(ctx, tbl, ts, run); err != nil {
 					return fmt.Errorf("load %s: %w", tbl.Name, err)
 				}
@@ -598,11 +604,7 @@ func (t *tx) load(ctx context.Context, tbl *entity, ts string, ops []state.Op) e
 	var offset boxed
 	return t.insertRows(ctx, tbl.SQL.insert, "", entityColumns, len(live), func(i int, args []any) []any {
 		op := &ops[live[i]]
-		value := "null" // a change always carries a value; never write SQL NULL
-		if op.Value != nil {
-			value = borrow(op.Value)
-		}
-		return append(args, op.Key, value, stream, txid.of(op.TxID), nullIfEmpty(op.Timestamp), offset.of(op.Offset), at)
+		return append(args, op.Key, liveValue(op), stream, txid.of(op.TxID), nullIfEmpty(op.Timestamp), offset.of(op.Offset), at)
 	})
 }
 
