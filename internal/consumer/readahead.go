@@ -15,10 +15,11 @@ import (
 // of them exist per Reader: memory stays bounded whatever the body's size.
 //
 // A catch-up is usually many responses (servers cut it into chunks). When a
-// body ends and its headers say more is to come, the goroutine requests the
-// next response at once and goes on splitting it while the caller still
-// decodes the last pages of the previous one: the two cores stay busy across
-// response boundaries instead of taking turns at each. The next response is
+// response's headers say more is to come, the goroutine requests the next
+// response at once, while it splits this body, and goes on splitting the
+// next one while the caller still decodes the last pages of the previous:
+// the two cores stay busy across response boundaries instead of taking
+// turns at each, and the round trip is hidden. The next response is
 // the one Next would request (the same offset, PROTOCOL.md 5.6), and Next
 // hands it over only when the caller asks for exactly that position.
 //
@@ -119,8 +120,8 @@ type ahead struct {
 	empty bool  // the body held no message
 
 	// taken is closed when the response is handed to the caller: only
-	// then does the goroutine request the one after it, so that it reads
-	// at most one response ahead of the caller's.
+	// then does the goroutine split the one after it (requested early), so
+	// that it splits at most one response ahead of the caller's.
 	taken chan struct{}
 
 	// Set before ready is closed, which happens once the goroutine is done
@@ -415,9 +416,9 @@ func (r *Reader) stopChain() {
 			r.pages <- p
 		}
 	}
-	// The goroutine reads one response ahead at most: the caller's and the
+	// The goroutine splits one response ahead at most: the caller's and the
 	// next hold every page that is not back. (It closed every body it
-	// read, the next one's included.)
+	// read, the next one's included, and dropped any requested early.)
 	a := ch.tail.ahead
 	drain(a)
 	if next := a.next; next != nil && next.ahead != nil {
