@@ -417,8 +417,13 @@ func TestReadAheadOneResponseAhead(t *testing.T) {
 	first := next(t, r, Position{})
 	assertMessages(t, messages(t, first), []string{"1"})
 	for _, want := range []string{"-1", "1", "2"} {
-		if got := <-asked; got != want {
-			t.Fatalf("asked for %q, want %q", got, want)
+		select {
+		case got := <-asked:
+			if got != want {
+				t.Fatalf("asked for %q, want %q", got, want)
+			}
+		case <-time.After(30 * time.Second): // a bound, not a wait: "2" comes without the caller
+			t.Fatalf("%q was not requested before the caller took the response before it", want)
 		}
 	}
 	// "1" (empty) is read ahead whole and "2" requested early; "2" is
